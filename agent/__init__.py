@@ -1,0 +1,1 @@
+"""The node agent: registration, convergence loop, slice supervisor (DESIGN §5)."""

@@ -1,0 +1,1 @@
+"""Slice isolation: cgroups, namespaces, network namespaces, rlimits, spawner."""

@@ -1,0 +1,1 @@
+"""Controllers that reconcile a pipeline repository into Barn (DESIGN §8)."""

@@ -1,0 +1,1 @@
+"""The ``runi`` command line: one module per command group; thin: parse, call, print."""
