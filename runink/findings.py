@@ -70,7 +70,8 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        text = f"{self.position}: {self.severity.value}[{self.code}]: {self.message}"
+        where = f" {self.key}:" if self.key else ""
+        text = f"{self.position}: {self.severity.value}[{self.code}]:{where} {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
         return text

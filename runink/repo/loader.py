@@ -1,0 +1,178 @@
+"""Load a pipeline repository (working dir or commit) into a validated RepoSnapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from runink.contracts.load import build_contract
+from runink.contracts.model import Contract
+from runink.findings import Finding, Findings, Position
+from runink.repo.checks import check_snapshot
+from runink.repo.golden import group_golden
+from runink.repo.herd import Herd, build_herd
+from runink.repo.schemas import CONTRACT_SCHEMA, HERD_SCHEMA, REPOSITORY_SCHEMA, validate
+from runink.repo.settings import RepositorySettings, build_settings
+from runink.repo.snapshot import RepoSnapshot, SourceFile
+from runink.repo.sources import RawFile, Tree, open_tree
+from runink.yamlpos import YamlDocument, parse_yaml
+
+T = TypeVar("T")
+
+SETTINGS_FILE = "runink.yaml"
+
+
+def load_repo(path: Path, rev: str | None = None) -> RepoSnapshot:
+    """Read, validate and cross-check the repository at ``path`` (or its commit ``rev``).
+
+    Raises :class:`runink.findings.RuninkError` only when there is no repository to
+    read (not a directory, not git, unknown revision); every problem inside the
+    repository is a finding on the snapshot.
+    """
+    return load_tree(open_tree(path, rev))
+
+
+def load_tree(tree: Tree) -> RepoSnapshot:
+    """Validate every file of ``tree`` and build the snapshot."""
+    findings: list[Finding] = list(tree.problems)
+    files: dict[str, str] = {}
+    texts: dict[str, SourceFile] = {}
+    for path in tree.paths():
+        source = _read_text(tree, path, findings)
+        if source is not None:
+            texts[path] = source
+            files[path] = source.sha
+
+    settings = None
+    if SETTINGS_FILE in texts:
+        built = _manifest(texts[SETTINGS_FILE], REPOSITORY_SCHEMA, build_settings, findings)
+        settings = built
+    elif not any(f.file == SETTINGS_FILE for f in findings):
+        findings.append(
+            Finding(
+                "repo.missing-settings",
+                "the repository has no runink.yaml",
+                Position(SETTINGS_FILE),
+                hint="create one with `runi init`, or see docs/repo-format.md",
+            )
+        )
+
+    herds: list[Herd] = []
+    contracts: list[Contract] = []
+    for path, source in texts.items():
+        if path.startswith("herds/"):
+            herd = _manifest(source, HERD_SCHEMA, build_herd, findings)
+            if herd is not None:
+                herds.append(herd)
+        elif path.startswith("contracts/"):
+            contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings)
+            if contract is not None:
+                contracts.append(contract)
+
+    golden, golden_findings = group_golden(t for p, t in texts.items() if p.startswith("golden/"))
+    findings.extend(golden_findings)
+
+    extra = _referenced_files(tree, settings, findings)
+    for source in extra:
+        files[source.path] = source.sha
+
+    snapshot = RepoSnapshot(
+        root=tree.root,
+        revision=tree.revision,
+        settings=settings,
+        herds=tuple(herds),
+        contracts=tuple(contracts),
+        features=tuple(t for p, t in texts.items() if p.startswith("features/")),
+        steps=tuple(t for p, t in texts.items() if p.startswith("steps/")),
+        golden=tuple(golden),
+        extra=tuple(extra),
+        files=files,
+    )
+    findings.extend(check_snapshot(snapshot))
+    return replace(snapshot, findings=Findings.of(findings))
+
+
+def _contract_builder(doc: YamlDocument, sha: str) -> tuple[Contract, list[Finding]]:
+    return build_contract(doc, sha), []
+
+
+def _manifest(
+    source: SourceFile,
+    schema_id: str,
+    build: Callable[[YamlDocument, str], tuple[T | None, list[Finding]]],
+    findings: list[Finding],
+) -> T | None:
+    """Parse, schema-check and build one manifest; None if any of that failed."""
+    doc, problems = parse_yaml(source.text, source.path)
+    findings.extend(problems)
+    if doc is None or problems:
+        return None
+    schema_findings = validate(doc, schema_id)
+    findings.extend(schema_findings)
+    if schema_findings:
+        return None
+    value, build_findings = build(doc, source.sha)
+    findings.extend(build_findings)
+    return None if build_findings else value
+
+
+def _read_text(tree: Tree, path: str, findings: list[Finding]) -> SourceFile | None:
+    raw = tree.read(path)
+    if isinstance(raw, Finding):
+        findings.append(raw)
+        return None
+    text = decode_utf8(raw, findings)
+    return None if text is None else SourceFile(raw.path, raw.sha, text)
+
+
+def decode_utf8(raw: RawFile, findings: list[Finding]) -> str | None:
+    """The file's text, or None with a finding at the first byte that is not UTF-8."""
+    try:
+        text = raw.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw.data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        findings.append(
+            Finding(
+                "repo.encoding",
+                f"the file is not UTF-8 (byte 0x{raw.data[exc.start]:02x} at line {line})",
+                Position(raw.path, line, column),
+                hint="save the file as UTF-8",
+            )
+        )
+        return None
+    return text.removeprefix("\ufeff")
+
+
+def _referenced_files(
+    tree: Tree, settings: RepositorySettings | None, findings: list[Finding]
+) -> list[SourceFile]:
+    """Files runink.yaml names (the allowed-signers file), read with the same rules."""
+    if settings is None or settings.allowed_signers is None:
+        return []
+    raw = tree.read(settings.allowed_signers)
+    if isinstance(raw, Finding):
+        findings.append(
+            Finding(
+                raw.code,
+                f"allowedSigners: {raw.message}",
+                _settings_position(tree, "allowedSigners"),
+                "spec.allowedSigners",
+                raw.hint,
+            )
+        )
+        return []
+    text = decode_utf8(raw, findings)
+    return [] if text is None else [SourceFile(raw.path, raw.sha, text)]
+
+
+def _settings_position(tree: Tree, key: str) -> Position:
+    raw = tree.read(SETTINGS_FILE)
+    if isinstance(raw, RawFile):
+        doc, _ = parse_yaml(raw.data.decode("utf-8", "replace"), SETTINGS_FILE)
+        if doc is not None:
+            return doc.position(("spec", key))
+    return Position(SETTINGS_FILE)

@@ -1,0 +1,78 @@
+"""``runink.yaml``: the settings of a pipeline repository."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runink.findings import Finding
+from runink.repo.sources import resolve_inside
+from runink.yamlpos import YamlDocument
+
+DEFAULT_LINEAGE_BRANCH = "runink/lineage"
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    name: str
+    path: str
+    sha: str
+    default_herd: str
+    lineage_branch: str = DEFAULT_LINEAGE_BRANCH
+    lineage_signing: str = "ssh"
+    verify_mode: str = "none"
+    allowed_signers: str | None = None
+
+
+def build_settings(doc: YamlDocument, sha: str) -> tuple[RepositorySettings, list[Finding]]:
+    """Settings from a schema-valid ``runink.yaml``, checking what a schema cannot."""
+    data: Mapping[str, Any] = doc.data
+    spec: Mapping[str, Any] = data["spec"]
+    findings: list[Finding] = []
+    lineage = spec.get("lineage") or {}
+    branch = str(lineage.get("branch", DEFAULT_LINEAGE_BRANCH))
+    if ".." in branch or branch.endswith((".lock", "/", ".")) or "/." in branch:
+        findings.append(
+            Finding(
+                "repo.branch",
+                f"{branch!r} is not a valid git branch name",
+                doc.position(("spec", "lineage", "branch")),
+                "spec.lineage.branch",
+                "no '..', no component starting with '.', no '.lock' ending",
+            )
+        )
+    signers = spec.get("allowedSigners")
+    if signers is not None and resolve_inside("", str(signers)) is None:
+        findings.append(
+            Finding(
+                "repo.path-escape",
+                f"allowedSigners {signers!r} points outside the repository",
+                doc.position(("spec", "allowedSigners")),
+                "spec.allowedSigners",
+                "use a path inside the repository, e.g. .runink/allowed_signers",
+            )
+        )
+        signers = None
+    verify = (spec.get("verify") or {}).get("mode", "none")
+    if verify == "signed" and signers is None and "allowedSigners" not in spec:
+        findings.append(
+            Finding(
+                "repo.missing-signers",
+                "verify.mode is 'signed' but no allowedSigners file is named",
+                doc.position(("spec", "verify", "mode")),
+                "spec.verify.mode",
+                "add allowedSigners: .runink/allowed_signers (git's allowed-signers format)",
+            )
+        )
+    settings = RepositorySettings(
+        name=str(data["metadata"]["name"]),
+        path=doc.path,
+        sha=sha,
+        default_herd=str(spec["defaultHerd"]),
+        lineage_branch=branch,
+        lineage_signing=str(lineage.get("signing", "ssh")),
+        verify_mode=str(verify),
+        allowed_signers=None if signers is None else str(signers),
+    )
+    return settings, findings
