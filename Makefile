@@ -1,6 +1,6 @@
 # Runink: two commands matter: `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +13,7 @@ system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v unshare >/dev/null || missing="$$missing util-linux"; \
-	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	$(PYTHON) -m ensurepip --version >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -29,8 +29,13 @@ $(STAMP): pyproject.toml | system-deps
 
 venv: $(STAMP)
 
+# The main job on the embedded default. Until the runtime lands, it checks the
+# example repository the way `runi up` will before running it.
 demo: $(STAMP)
-	$(BIN)/python -m runink.demo
+	@echo "== runi lint example-repo: validate every file and reference"
+	$(BIN)/runi lint example-repo
+	@echo "== runi lint example-repo -o json: the same findings for machines (none)"
+	$(BIN)/runi lint example-repo -o json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,8 +11,14 @@ from runink.repo.snapshot import RepoSnapshot
 T = TypeVar("T")
 
 
-def check_snapshot(snapshot: RepoSnapshot) -> list[Finding]:
-    """Problems that only show when files are read together."""
+def check_snapshot(
+    snapshot: RepoSnapshot, broken_herds: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """Problems that only show when files are read together.
+
+    ``broken_herds`` are names declared by herd files that failed validation: a
+    reference to one is not reported again (the file's own findings say why).
+    """
     findings: list[Finding] = []
     findings += _duplicates(
         snapshot.herds, lambda h: h.name, lambda h: Position(h.path), "herd", "metadata.name"
@@ -22,12 +28,13 @@ def check_snapshot(snapshot: RepoSnapshot) -> list[Finding]:
     )
     settings = snapshot.settings
     herd_names = [h.name for h in snapshot.herds]
-    if settings is not None and herd_names and settings.default_herd not in herd_names:
+    known = {*herd_names, *broken_herds}
+    if settings is not None and known and settings.default_herd not in known:
         findings.append(
             Finding(
                 "repo.unknown-herd",
                 f"defaultHerd {settings.default_herd!r} is not defined in herds/",
-                Position(settings.path),
+                settings.position_of("defaultHerd"),
                 "spec.defaultHerd",
                 did_you_mean(settings.default_herd, herd_names)
                 or f"defined herds: {', '.join(sorted(herd_names))}",

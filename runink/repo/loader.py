@@ -61,11 +61,14 @@ def load_tree(tree: Tree) -> RepoSnapshot:
 
     herds: list[Herd] = []
     contracts: list[Contract] = []
+    broken_herds: set[str] = set()
     for path, source in texts.items():
         if path.startswith("herds/"):
             herd = _manifest(source, HERD_SCHEMA, build_herd, findings)
             if herd is not None:
                 herds.append(herd)
+            else:
+                broken_herds.add(_declared_name(source))
         elif path.startswith("contracts/"):
             contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings)
             if contract is not None:
@@ -90,8 +93,18 @@ def load_tree(tree: Tree) -> RepoSnapshot:
         extra=tuple(extra),
         files=files,
     )
-    findings.extend(check_snapshot(snapshot))
+    findings.extend(check_snapshot(snapshot, broken_herds=frozenset(broken_herds)))
     return replace(snapshot, findings=Findings.of(findings))
+
+
+def _declared_name(source: SourceFile) -> str:
+    """The name a broken manifest meant to declare, as far as it can be read."""
+    doc, _ = parse_yaml(source.text, source.path)
+    if doc is not None and isinstance(doc.data, dict):
+        metadata = doc.data.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+            return metadata["name"]
+    return source.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def _contract_builder(doc: YamlDocument, sha: str) -> tuple[Contract, list[Finding]]:
@@ -159,7 +172,7 @@ def _referenced_files(
             Finding(
                 raw.code,
                 f"allowedSigners: {raw.message}",
-                _settings_position(tree, "allowedSigners"),
+                settings.position_of("allowedSigners"),
                 "spec.allowedSigners",
                 raw.hint,
             )
@@ -169,10 +182,3 @@ def _referenced_files(
     return [] if text is None else [SourceFile(raw.path, raw.sha, text)]
 
 
-def _settings_position(tree: Tree, key: str) -> Position:
-    raw = tree.read(SETTINGS_FILE)
-    if isinstance(raw, RawFile):
-        doc, _ = parse_yaml(raw.data.decode("utf-8", "replace"), SETTINGS_FILE)
-        if doc is not None:
-            return doc.position(("spec", key))
-    return Position(SETTINGS_FILE)

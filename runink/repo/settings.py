@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from runink.findings import Finding
+from runink.findings import Finding, Position
 from runink.repo.sources import resolve_inside
 from runink.yamlpos import YamlDocument
 
@@ -23,6 +23,11 @@ class RepositorySettings:
     lineage_signing: str = "ssh"
     verify_mode: str = "none"
     allowed_signers: str | None = None
+    positions: Mapping[str, Position] = field(default_factory=dict)
+
+    def position_of(self, key: str) -> Position:
+        """Where ``spec.<key>`` is written (or the file's start)."""
+        return self.positions.get(key, Position(self.path))
 
 
 def build_settings(doc: YamlDocument, sha: str) -> tuple[RepositorySettings, list[Finding]]:
@@ -74,5 +79,6 @@ def build_settings(doc: YamlDocument, sha: str) -> tuple[RepositorySettings, lis
         lineage_signing=str(lineage.get("signing", "ssh")),
         verify_mode=str(verify),
         allowed_signers=None if signers is None else str(signers),
+        positions={key: doc.position(("spec", key)) for key in spec},
     )
     return settings, findings

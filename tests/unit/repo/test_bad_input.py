@@ -160,7 +160,8 @@ CASES = [
         _replace("runink.yaml", "defaultHerd: finance", "defaultHerd: finanse"),
         "repo.unknown-herd",
         "runink.yaml",
-        1,
+        7,
+        16,
         words="did you mean",
     ),
     Case(
@@ -249,3 +250,11 @@ def test_every_error_is_reported_at_once(example_repo: Path, write: Write) -> No
         ("yaml.duplicate-key", "runink.yaml"),
         ("yaml.syntax", "contracts/order.yaml"),
     } <= found
+
+
+def test_a_broken_herd_file_does_not_cascade_into_reference_errors(
+    example_repo: Path, write: Write
+) -> None:
+    _replace("herds/finance.yaml", "pids: 512", "pids: lots")(example_repo, write)
+    codes = [f.code for f in load_repo(example_repo).findings]
+    assert codes == ["schema.type"]
