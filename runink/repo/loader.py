@@ -180,5 +180,3 @@ def _referenced_files(
         return []
     text = decode_utf8(raw, findings)
     return [] if text is None else [SourceFile(raw.path, raw.sha, text)]
-
-
