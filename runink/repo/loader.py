@@ -103,7 +103,7 @@ def _declared_name(source: SourceFile) -> str:
     if doc is not None and isinstance(doc.data, dict):
         metadata = doc.data.get("metadata")
         if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
-            return metadata["name"]
+            return str(metadata["name"])
     return source.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
