@@ -8,11 +8,13 @@ PKGS := runink reconciler agent
 
 .PHONY: demo test lint typecheck pytest bench system-deps clean
 
-# Debian packages the tests need (git for repos, util-linux for namespaces).
+# Debian packages the tests need: git (repos), util-linux (namespaces), graphviz
+# (`runi graph` output is rendered with dot in a test).
 system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	$(PYTHON) -m ensurepip --version >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -29,13 +31,16 @@ $(STAMP): pyproject.toml | system-deps
 
 venv: $(STAMP)
 
-# The main job on the embedded default. Until the runtime lands, it checks the
-# example repository the way `runi up` will before running it.
+# The main job on the embedded default. Until the runtime lands, it checks and
+# compiles the example repository the way `runi up` will before running it.
 demo: $(STAMP)
 	@echo "== runi lint example-repo: validate every file and reference"
 	$(BIN)/runi lint example-repo
-	@echo "== runi lint example-repo -o json: the same findings for machines (none)"
-	$(BIN)/runi lint example-repo -o json
+	@echo "== runi compile example-repo: one Plan per Scenario (stable JSON, content-hashed)"
+	$(BIN)/runi compile example-repo --out .demo/plans
+	@echo "== runi graph: the trade pipelines as Graphviz DOT (render with: dot -Tsvg)"
+	$(BIN)/runi graph example-repo --scenario features/trades.dsl > .demo/trades.dot
+	@echo "wrote .demo/plans/<herd>/<feature>/<scenario>.json and .demo/trades.dot"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -54,4 +59,4 @@ bench: $(STAMP)
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done || echo "no benchmarks yet"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .demo

@@ -9,6 +9,7 @@ import sys
 import click
 
 from runink import __version__
+from runink.cli.compile import compile_command, graph_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
 
@@ -24,6 +25,8 @@ def cli() -> None:
 
 
 cli.add_command(lint_command)
+cli.add_command(compile_command)
+cli.add_command(graph_command)
 
 
 def main() -> None:

@@ -30,7 +30,10 @@ OUTPUT_OPTION = click.option(
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A console for people; piped output is never truncated to a terminal width."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 10_000
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def emit_data(data: Any, output: str) -> None:

@@ -11,13 +11,11 @@ from runink.repo.snapshot import RepoSnapshot
 T = TypeVar("T")
 
 
-def check_snapshot(
-    snapshot: RepoSnapshot, broken_herds: frozenset[str] = frozenset()
-) -> list[Finding]:
+def check_snapshot(snapshot: RepoSnapshot) -> list[Finding]:
     """Problems that only show when files are read together.
 
-    ``broken_herds`` are names declared by herd files that failed validation: a
-    reference to one is not reported again (the file's own findings say why).
+    A reference to a name whose own file failed validation (``snapshot.broken``)
+    is not reported again: that file's findings say why.
     """
     findings: list[Finding] = []
     findings += _duplicates(
@@ -28,7 +26,7 @@ def check_snapshot(
     )
     settings = snapshot.settings
     herd_names = [h.name for h in snapshot.herds]
-    known = {*herd_names, *broken_herds}
+    known = {*herd_names, *(b.removeprefix("herd:") for b in snapshot.broken)}
     if settings is not None and known and settings.default_herd not in known:
         findings.append(
             Finding(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from runink.contracts.load import build_contract
 from runink.contracts.model import Contract
@@ -61,18 +61,20 @@ def load_tree(tree: Tree) -> RepoSnapshot:
 
     herds: list[Herd] = []
     contracts: list[Contract] = []
-    broken_herds: set[str] = set()
+    broken: set[str] = set()
     for path, source in texts.items():
         if path.startswith("herds/"):
             herd = _manifest(source, HERD_SCHEMA, build_herd, findings)
             if herd is not None:
                 herds.append(herd)
             else:
-                broken_herds.add(_declared_name(source))
+                broken.add("herd:" + _declared_name(source, ("metadata", "name")))
         elif path.startswith("contracts/"):
             contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings)
             if contract is not None:
                 contracts.append(contract)
+            else:
+                broken.add("contract:" + _declared_name(source, ("id",)))
 
     golden, golden_findings = group_golden(t for p, t in texts.items() if p.startswith("golden/"))
     findings.extend(golden_findings)
@@ -92,18 +94,20 @@ def load_tree(tree: Tree) -> RepoSnapshot:
         golden=tuple(golden),
         extra=tuple(extra),
         files=files,
+        broken=frozenset(broken),
     )
-    findings.extend(check_snapshot(snapshot, broken_herds=frozenset(broken_herds)))
+    findings.extend(check_snapshot(snapshot))
     return replace(snapshot, findings=Findings.of(findings))
 
 
-def _declared_name(source: SourceFile) -> str:
+def _declared_name(source: SourceFile, keypath: tuple[str, ...]) -> str:
     """The name a broken manifest meant to declare, as far as it can be read."""
     doc, _ = parse_yaml(source.text, source.path)
-    if doc is not None and isinstance(doc.data, dict):
-        metadata = doc.data.get("metadata")
-        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
-            return str(metadata["name"])
+    value: Any = doc.data if doc is not None else None
+    for key in keypath:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
     return source.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 

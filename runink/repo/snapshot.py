@@ -51,6 +51,9 @@ class RepoSnapshot:
     extra: tuple[SourceFile, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)
     findings: Findings = field(default_factory=Findings)
+    broken: frozenset[str] = frozenset()
+    """Names declared by files that failed validation (``herd:<name>``,
+    ``contract:<id>``): references to them are not reported again."""
 
     def herd(self, name: str) -> Herd | None:
         return next((h for h in self.herds if h.name == name), None)
