@@ -1,0 +1,147 @@
+"""Framing through real pipes between real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runink.runtime.framing import (
+    MAX_FRAME_BYTES,
+    FrameReader,
+    FrameWriter,
+    FramingError,
+    TruncatedStream,
+    decode_batch,
+    encode_batch,
+    set_pipe_size,
+)
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    from runink.runtime.framing import FrameWriter
+    fd, batches, size, hang = (int(a) for a in sys.argv[1:5])
+    writer = FrameWriter(fd)
+    for b in range(batches):
+        writer.write([{"batch": b, "i": i, "pad": "x" * size} for i in range(100)])
+    if hang:
+        time.sleep(60)  # killed by the test before it ends the stream
+    writer.end()
+    """
+)
+
+
+def spawn_writer(
+    batches: int, size: int = 10, hang: bool = False
+) -> tuple[int, subprocess.Popen[bytes]]:
+    read_fd, write_fd = os.pipe()
+    set_pipe_size(write_fd)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(write_fd), str(batches), str(size), str(int(hang))],
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    return read_fd, proc
+
+
+def test_batches_cross_a_pipe_between_processes_in_order() -> None:
+    read_fd, proc = spawn_writer(batches=50)
+    try:
+        reader = FrameReader(read_fd)
+        seen = [(r["batch"], r["i"]) for batch in reader for r in batch]
+    finally:
+        proc.wait(timeout=30)
+    assert seen == [(b, i) for b in range(50) for i in range(100)]
+    assert reader.ended and reader.records == 5000
+
+
+def test_a_writer_killed_mid_stream_is_detected_not_truncated_silently() -> None:
+    read_fd, proc = spawn_writer(batches=3, hang=True)
+    reader = FrameReader(read_fd)
+    batches = reader.batches()
+    try:
+        got = [next(batches) for _ in range(3)]
+        proc.send_signal(signal.SIGKILL)
+        with pytest.raises(TruncatedStream, match="after 300 records"):
+            next(batches)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert sum(len(b) for b in got) == 300
+
+
+def test_a_10_mb_record_travels() -> None:
+    read_fd, proc = spawn_writer(batches=1, size=10 * 1024 * 1024 // 100)
+    try:
+        records = [r for batch in FrameReader(read_fd) for r in batch]
+    finally:
+        proc.wait(timeout=60)
+    assert len(records) == 100 and len(records[0]["pad"]) == 104857
+
+
+def test_an_empty_stream_ends_cleanly() -> None:
+    read_fd, write_fd = os.pipe()
+    FrameWriter(write_fd).end()
+    reader = FrameReader(read_fd)
+    assert list(reader) == [] and reader.ended
+
+
+def test_lost_frames_are_detected_by_the_end_count() -> None:
+    read_fd, write_fd = os.pipe()
+    writer = FrameWriter(write_fd)
+    writer.write([{"a": 1}])
+    writer.records += 1  # as if a frame went missing on the way
+    writer.end()
+    with pytest.raises(FramingError, match="sent 2 records, 1 arrived"):
+        list(FrameReader(read_fd))
+
+
+def test_a_frame_header_claiming_too_much_is_refused() -> None:
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, bytes([1]) + (MAX_FRAME_BYTES + 1).to_bytes(4, "little"))
+    os.close(write_fd)
+    with pytest.raises(FramingError, match="exceeds"):
+        list(FrameReader(read_fd))
+
+
+def test_values_json_cannot_carry_are_an_error_naming_the_type() -> None:
+    with pytest.raises(FramingError, match="cannot exchange .*: object"):
+        encode_batch([{"a": object()}])
+    assert decode_batch(encode_batch([{"d": Decimal("1.5")}])) == [{"d": 1.5}]
+
+
+def test_pipe_is_enlarged() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        assert set_pipe_size(write_fd, 1024 * 1024) >= 1024 * 1024
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=10), JSON, max_size=6), max_size=20))
+def test_any_json_records_round_trip(records: list[dict[str, Any]]) -> None:
+    assert decode_batch(encode_batch(records)) == records
