@@ -12,9 +12,11 @@ records sent, so a reader can tell a finished stream from a writer that died
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import fcntl
 import os
+import select
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -116,12 +118,19 @@ class FrameWriter:
 
 
 class FrameReader:
-    """Reads batches from a file descriptor until the END frame."""
+    """Reads batches from one file descriptor until the END frame."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.records = 0
-        self.ended = False
+        self.decoder = Decoder()
+
+    @property
+    def records(self) -> int:
+        return self.decoder.records
+
+    @property
+    def ended(self) -> bool:
+        return self.decoder.ended
 
     def __iter__(self) -> Iterator[list[Record]]:
         return self.batches()
@@ -129,45 +138,78 @@ class FrameReader:
     def batches(self) -> Iterator[list[Record]]:
         """Every batch, in order; raises TruncatedStream if the writer never ended it."""
         try:
-            while True:
-                header = self._read(_HEADER.size, allow_eof=True)
-                if header is None:
-                    raise TruncatedStream(
-                        f"stream ended after {self.records} records without END: "
-                        "the writing slice died"
-                    )
-                kind, length = _HEADER.unpack(header)
-                if length > MAX_FRAME_BYTES:
-                    raise FramingError(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
-                payload = self._read(length)
-                assert payload is not None
-                if kind == BATCH:
-                    batch = decode_batch(payload)
-                    self.records += len(batch)
-                    yield batch
-                elif kind == END:
-                    sent = orjson.loads(payload).get("records")
-                    if sent != self.records:
-                        raise FramingError(f"writer sent {sent} records, {self.records} arrived")
-                    self.ended = True
-                    return
-                else:
-                    raise FramingError(f"unknown frame kind {kind}")
+            while not self.decoder.ended:
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    self.decoder.eof()
+                yield from self.decoder.feed(chunk)
         finally:
             os.close(self.fd)
 
-    def _read(self, size: int, allow_eof: bool = False) -> bytes | None:
-        chunks: list[bytes] = []
-        remaining = size
-        while remaining:
-            chunk = os.read(self.fd, min(remaining, 1 << 20))
-            if not chunk:
-                if allow_eof and remaining == size:
-                    return None
-                raise TruncatedStream(
-                    f"stream ended inside a frame after {self.records} records: "
-                    "the writing slice died"
-                )
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+
+class Decoder:
+    """Incremental frame parser for one stream: feed bytes, take complete batches."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.records = 0
+        self.ended = False
+
+    def feed(self, data: bytes) -> list[list[Record]]:
+        """Batches completed by ``data``; raises FramingError on a malformed stream."""
+        self.buffer += data
+        batches: list[list[Record]] = []
+        while len(self.buffer) >= _HEADER.size and not self.ended:
+            kind, length = _HEADER.unpack_from(self.buffer)
+            if length > MAX_FRAME_BYTES:
+                raise FramingError(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+            if len(self.buffer) < _HEADER.size + length:
+                break
+            payload = bytes(self.buffer[_HEADER.size : _HEADER.size + length])
+            del self.buffer[: _HEADER.size + length]
+            if kind == BATCH:
+                batch = decode_batch(payload)
+                self.records += len(batch)
+                batches.append(batch)
+            elif kind == END:
+                sent = orjson.loads(payload).get("records")
+                if sent != self.records:
+                    raise FramingError(f"writer sent {sent} records, {self.records} arrived")
+                self.ended = True
+            else:
+                raise FramingError(f"unknown frame kind {kind}")
+        return batches
+
+    def eof(self) -> None:
+        """The stream closed; raise TruncatedStream unless it ended properly."""
+        if not self.ended:
+            raise TruncatedStream(
+                f"stream ended after {self.records} records without END: the writing slice died"
+            )
+
+
+def merge(fds: list[int]) -> Iterator[list[Record]]:
+    """Batches from several streams as they arrive, until every stream has ended.
+
+    Reading one input to its end before the next can deadlock a DAG whose branches
+    share an upstream (the unread branch fills its pipe and blocks the tee), so
+    inputs are multiplexed with select().
+    """
+    decoders = {fd: Decoder() for fd in fds}
+    try:
+        while decoders:
+            ready, _, _ = select.select(list(decoders), [], [])
+            for fd in ready:
+                chunk = os.read(fd, 1 << 20)
+                decoder = decoders[fd]
+                if not chunk:
+                    decoder.eof()
+                    del decoders[fd]
+                    continue
+                yield from decoder.feed(chunk)
+                if decoder.ended:
+                    del decoders[fd]
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):  # already closed by an earlier end
+                os.close(fd)

@@ -145,3 +145,35 @@ JSON = st.recursive(
 @given(st.lists(st.dictionaries(st.text(max_size=10), JSON, max_size=6), max_size=20))
 def test_any_json_records_round_trip(records: list[dict[str, Any]]) -> None:
     assert decode_batch(encode_batch(records)) == records
+
+
+def test_merge_reads_several_writers_as_they_arrive() -> None:
+    from runink.runtime.framing import merge
+
+    (fd_a, proc_a), (fd_b, proc_b) = spawn_writer(batches=20), spawn_writer(batches=30)
+    try:
+        total = sum(len(batch) for batch in merge([fd_a, fd_b]))
+    finally:
+        proc_a.wait(timeout=30)
+        proc_b.wait(timeout=30)
+    assert total == 5000
+
+
+def test_merge_detects_a_dead_writer() -> None:
+    from runink.runtime.framing import merge
+
+    fd_a, proc_a = spawn_writer(batches=2)
+    fd_b, proc_b = spawn_writer(batches=1, hang=True)
+    try:
+        stream = merge([fd_a, fd_b])
+        got = 0
+        while got < 300:
+            got += len(next(stream))
+        proc_b.kill()
+        with pytest.raises(TruncatedStream):
+            for _ in stream:
+                pass
+    finally:
+        proc_a.wait(timeout=30)
+        proc_b.kill()
+        proc_b.wait(timeout=30)
