@@ -12,6 +12,7 @@ from runink import __version__
 from runink.cli.compile import compile_command, graph_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
+from runink.cli.run import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +28,7 @@ def cli() -> None:
 cli.add_command(lint_command)
 cli.add_command(compile_command)
 cli.add_command(graph_command)
+cli.add_command(run_command)
 
 
 def main() -> None:

@@ -31,6 +31,11 @@ def build_contract(doc: YamlDocument, sha: str) -> Contract:
     )
 
 
+def contract_from_data(data: Mapping[str, Any], path: str = "", sha: str = "") -> Contract:
+    """A contract from its (already validated) document, e.g. as shipped to a slice."""
+    return build_contract(YamlDocument(path, data, {}, {}), sha)
+
+
 def _schema_object(obj: Mapping[str, Any], doc: YamlDocument, at: KeyPath) -> SchemaObject:
     return SchemaObject(
         name=str(obj.get("name", "")),

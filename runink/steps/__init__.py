@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from runink.steps.registry import RegisteredStep, registered, step
 
 if TYPE_CHECKING:
+    from runink.steps.builtin import AssertStep
     from runink.steps.catalog import (
         BUILTIN_STEPS,
         STEP_META_PARAMS,
@@ -27,6 +28,19 @@ if TYPE_CHECKING:
         discover_all,
         discover_steps,
     )
+    from runink.steps.runtime import (
+        DlqEntry,
+        StepConfigError,
+        StepContext,
+        StepImpl,
+        StepLoadError,
+        StepOutcome,
+        UserContext,
+        UserStep,
+        load_user_step,
+        make_step,
+        user_step,
+    )
 
 _LAZY = {
     "BUILTIN_STEPS": "runink.steps.catalog",
@@ -40,6 +54,18 @@ _LAZY = {
     "Discovery": "runink.steps.discover",
     "discover_all": "runink.steps.discover",
     "discover_steps": "runink.steps.discover",
+    "AssertStep": "runink.steps.builtin",
+    "DlqEntry": "runink.steps.runtime",
+    "StepConfigError": "runink.steps.runtime",
+    "StepContext": "runink.steps.runtime",
+    "StepImpl": "runink.steps.runtime",
+    "StepLoadError": "runink.steps.runtime",
+    "StepOutcome": "runink.steps.runtime",
+    "UserContext": "runink.steps.runtime",
+    "UserStep": "runink.steps.runtime",
+    "load_user_step": "runink.steps.runtime",
+    "make_step": "runink.steps.runtime",
+    "user_step": "runink.steps.runtime",
 }
 
 
@@ -54,15 +80,27 @@ __all__ = [
     "BUILTIN_STEPS",
     "STEP_ARGUMENTS",
     "STEP_META_PARAMS",
+    "AssertStep",
     "BuiltinStep",
     "DiscoveredStep",
     "Discovery",
+    "DlqEntry",
     "RegisteredStep",
+    "StepConfigError",
+    "StepContext",
+    "StepImpl",
+    "StepLoadError",
+    "StepOutcome",
+    "UserContext",
+    "UserStep",
     "builtin_step",
     "discover_all",
     "discover_steps",
+    "load_user_step",
+    "make_step",
     "registered",
     "step",
+    "user_step",
     "validate_params",
     "validate_step_tag",
 ]

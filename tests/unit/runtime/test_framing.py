@@ -114,7 +114,7 @@ def test_a_frame_header_claiming_too_much_is_refused() -> None:
 
 
 def test_values_json_cannot_carry_are_an_error_naming_the_type() -> None:
-    with pytest.raises(FramingError, match="cannot exchange .*: object"):
+    with pytest.raises(FramingError, match=r"cannot exchange .*: object"):
         encode_batch([{"a": object()}])
     assert decode_batch(encode_batch([{"d": Decimal("1.5")}])) == [{"d": 1.5}]
 

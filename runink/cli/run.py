@@ -1,0 +1,158 @@
+"""``runi run``: compile a scenario and run it locally as a process graph."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.live import Live
+from rich.table import Table
+
+from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, _compile
+from runink.cli.output import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    OUTPUT_OPTION,
+    console,
+    emit_data,
+    emit_findings,
+)
+from runink.repo import load_repo
+from runink.runtime.executor import Executor, RunResult, SliceStatus
+
+
+def _table(statuses: Mapping[str, SliceStatus], title: str) -> Table:
+    table = Table(
+        "slice",
+        "state",
+        "in",
+        "out",
+        "dlq",
+        "filtered",
+        "seconds",
+        "records/s",
+        title=title,
+        box=None,
+        pad_edge=False,
+    )
+    for s in statuses.values():
+        c = s.counts
+        rate = c.get("in", 0) / s.seconds if s.seconds else 0.0
+        table.add_row(
+            s.id,
+            s.state,
+            str(c.get("in", 0)),
+            str(c.get("out", 0)),
+            str(c.get("dlq", 0) + c.get("routed_dlq", 0)),
+            str(c.get("filtered", 0)),
+            f"{s.seconds:.2f}",
+            f"{rate:,.0f}",
+        )
+    return table
+
+
+@click.command("run")
+@PATH_ARGUMENT
+@click.option(
+    "--scenario",
+    "feature",
+    metavar="FILE",
+    required=True,
+    help="The feature file whose scenarios to run (e.g. features/trades.dsl).",
+)
+@click.option("--name", help="Run only the scenario with this name.")
+@click.option("--input", "source", metavar="URI", help="Read this URI instead of the @source.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where sinks, the DLQ and run.json go (default: runs/<pipeline>/<time>).",
+)
+@REV_OPTION
+@OUTPUT_OPTION
+def run_command(
+    path: Path,
+    feature: str,
+    name: str | None,
+    source: str | None,
+    run_dir: Path | None,
+    rev: str | None,
+    output: str,
+) -> None:
+    """Run a feature's scenarios locally: one process per step, joined by pipes.
+
+    Exit status: 0 when every run succeeded, 1 when a run failed or the feature does
+    not compile, 2 usage error.
+    """
+    compiled = _compile(path, rev, feature, output)
+    if compiled.findings.errors:
+        emit_findings(compiled.findings, output)
+        raise SystemExit(EXIT_FINDINGS)
+    plans = [p for p in compiled.plans if name is None or p.scenario == name]
+    if not plans:
+        names = ", ".join(repr(p.scenario) for p in compiled.plans)
+        click.echo(f"runi: no scenario {name!r} in {feature}; scenarios: {names}", err=True)
+        raise SystemExit(2)
+    snapshot = load_repo(path, rev)
+    contracts = {c.id: c.document for c in snapshot.contracts}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results: list[RunResult] = []
+    for plan in plans:
+        target = (
+            run_dir
+            if run_dir is not None and len(plans) == 1
+            else ((run_dir or Path("runs")) / plan.pipeline / stamp)
+        )
+        interactive = output == "text" and sys.stdout.isatty()
+        live = Live(console=console(), transient=True, refresh_per_second=4)
+
+        def show(
+            statuses: Mapping[str, SliceStatus], live: Live = live, title: str = plan.pipeline
+        ) -> None:
+            live.update(_table(statuses, title))
+
+        with live if interactive else _Null():
+            result = Executor().run(
+                plan,
+                contracts=contracts,
+                repo_dir=path.resolve(),
+                data_dir=path.resolve(),
+                run_dir=target.resolve(),
+                source=source,
+                on_progress=show if interactive else None,
+            )
+        results.append(result)
+        if output == "text":
+            _summary(result)
+    if output != "text":
+        emit_data([r.to_dict() for r in results], output)
+    raise SystemExit(EXIT_OK if all(r.ok for r in results) else EXIT_FINDINGS)
+
+
+class _Null:
+    def __enter__(self) -> _Null:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _summary(result: RunResult) -> None:
+    out = console()
+    statuses = {s.id: s for s in result.slices}
+    out.print(_table(statuses, f"{result.pipeline}  run {result.run_id}"))
+    t = result.totals
+    colour = "green" if result.ok else "red"
+    out.print(
+        f"[{colour}]{result.outcome}[/{colour}]: read {t['read']}, written {t['written']}, "
+        f"dlq {t['dlq']}, filtered {t['filtered']}  ->  {result.run_dir}/run.json"
+    )
+    for problem in result.problems:
+        out.print(f"[red]count mismatch:[/red] {problem}")
+    for s in result.slices:
+        if s.state == "failed":
+            out.print(f"[red]{s.id} failed:[/red] {s.error}")
+            if s.traceback:
+                out.print(s.traceback, markup=False)

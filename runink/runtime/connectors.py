@@ -1,0 +1,172 @@
+"""Sources and sinks by URI scheme: where records come from and where they land.
+
+A source yields batches of records plus the lines it could not read (they go to
+the DLQ with a reason). A sink writes batches and makes them visible only on
+``commit()``: file sinks write a ``.partial`` file and rename it, so a failed run
+never leaves half an output behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from runink.compiler.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Input that is not a record: what it was, where, and why."""
+
+    raw: str
+    reason: str
+
+
+class ConnectorError(Exception):
+    """A source or sink that cannot be used (missing file, path outside the data dir)."""
+
+
+def resolve(base: Path, uri: Uri) -> Path:
+    """``uri``'s path under ``base``; symlinks may not lead out of it."""
+    base = base.resolve()
+    path = (base / uri.path).resolve()
+    if not path.is_relative_to(base):
+        raise ConnectorError(f"{uri} resolves outside {base}")
+    return path
+
+
+def read_source(
+    text: str, data_dir: Path, batch_size: int
+) -> Iterator[tuple[list[Record], list[Rejected]]]:
+    """Batches of records (and rejected input) from source URI ``text``."""
+    uri = parse_uri(text, SOURCE_SCHEMES)
+    if uri.scheme == "stdin":
+        yield from _jsonl(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), batch_size)
+        return
+    path = resolve(data_dir, uri)
+    if not (path.is_file() or path.is_fifo()):
+        raise ConnectorError(f"source file {path} does not exist")
+    if uri.scheme == "jsonl":
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+            yield from _jsonl(handle, batch_size)
+    elif uri.scheme == "csv":
+        with path.open(encoding="utf-8", newline="") as handle:
+            yield from _csv(handle, batch_size)
+    else:
+        raise ConnectorError(f"{uri.scheme}:// sources are not supported by this runtime yet")
+
+
+def _jsonl(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line.encode("utf-8", "surrogateescape"))
+        except orjson.JSONDecodeError as exc:
+            rejected.append(Rejected(line.rstrip("\n"), f"line {number}: not JSON: {exc.msg}"))
+        else:
+            if isinstance(value, dict):
+                records.append(value)
+            else:
+                rejected.append(
+                    Rejected(
+                        line.rstrip("\n"),
+                        f"line {number}: a JSON {type(value).__name__}, not an object",
+                    )
+                )
+        if len(records) + len(rejected) >= batch_size:
+            yield records, rejected
+            records, rejected = [], []
+    if records or rejected:
+        yield records, rejected
+
+
+def _csv(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:
+    reader = csv.DictReader(handle)
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    for row in reader:
+        if None in row or any(v is None for v in row.values()):
+            rejected.append(Rejected(str(row), f"line {reader.line_num}: wrong number of columns"))
+        else:
+            records.append(dict(row))
+        if len(records) + len(rejected) >= batch_size:
+            yield records, rejected
+            records, rejected = [], []
+    if records or rejected:
+        yield records, rejected
+
+
+class Sink(Protocol):
+    def write(self, records: list[Record]) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class FileSink:
+    """jsonl/csv: writes ``<file>.partial``, renamed over ``<file>`` on commit."""
+
+    def __init__(self, path: Path, scheme: str, run_id: str) -> None:
+        self.path = path
+        self.scheme = scheme
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = path.with_name(f".{path.name}.{run_id}.partial")
+        self.handle = self.partial.open("wb")
+        self.columns: list[str] | None = None
+
+    def write(self, records: list[Record]) -> None:
+        if self.scheme == "jsonl":
+            self.handle.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+            return
+        text = io.StringIO()
+        if self.columns is None:
+            self.columns = list(dict.fromkeys(k for r in records for k in r))
+            csv.writer(text).writerow(self.columns)
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer.writerows(records)
+        self.handle.write(text.getvalue().encode())
+
+    def commit(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+
+class StdoutSink:
+    def write(self, records: list[Record]) -> None:
+        sys.stdout.buffer.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+
+    def commit(self) -> None:
+        sys.stdout.flush()
+
+    def abort(self) -> None:
+        sys.stdout.flush()
+
+
+def open_sink(text: str, run_dir: Path, params: Mapping[str, Any], run_id: str) -> Sink:
+    """The sink for URI ``text`` (relative paths under ``run_dir``)."""
+    uri = parse_uri(text, SINK_SCHEMES)
+    if uri.scheme == "stdout":
+        return StdoutSink()
+    if uri.scheme in ("jsonl", "csv"):
+        return FileSink(resolve(run_dir, uri), uri.scheme, run_id)
+    raise ConnectorError(f"{uri.scheme}:// sinks are not supported by this runtime yet")

@@ -1,0 +1,394 @@
+"""Run one Plan as a process graph: one slice per node, joined by pipes.
+
+The executor is single-threaded (a select() loop over the slices' control pipes),
+so an isolating spawner may fork from it safely. It starts every slice, follows
+their reports, kills the whole graph on the first failure, and checks that every
+record is accounted for: per node (source ``in == out + dlq``; step ``in ==
+consumed + filtered + dlq``; sink ``in == out``) and per edge (what a node sent a
+target equals what the target read from it).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from runink.compiler.plan import Plan
+from runink.compiler.uris import parse_uri
+from runink.runtime.framing import set_pipe_size
+from runink.runtime.ids import uuid7
+from runink.runtime.spawn import LocalSpawner, SliceLaunch, SliceProcess, Spawner
+from runink.runtime.spec import Output, SliceSpec
+
+ASSERT_NODE = "assertions"
+EXIT_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class SliceStatus:
+    """What the supervisor knows of one slice, updated from its reports."""
+
+    id: str
+    kind: str
+    name: str
+    state: str = "pending"
+    counts: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    exit_code: int | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    pipeline: str
+    herd: str
+    revision: str | None
+    started_at: str
+    ended_at: str
+    outcome: str
+    slices: tuple[SliceStatus, ...]
+    totals: Mapping[str, int]
+    problems: tuple[str, ...]
+    run_dir: str
+    dlq: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[Mapping[str, SliceStatus]], None]
+
+
+class Executor:
+    """Runs Plans locally; ``spawner`` decides how slices are started (isolation)."""
+
+    def __init__(self, spawner: Spawner | None = None, timeout: float = 3600.0) -> None:
+        self.spawner: Spawner = spawner or LocalSpawner()
+        self.timeout = timeout
+
+    def run(
+        self,
+        plan: Plan,
+        *,
+        contracts: Mapping[str, Mapping[str, Any]],
+        repo_dir: Path,
+        data_dir: Path,
+        run_dir: Path,
+        source: str | None = None,
+        mask_key: bytes | None = None,
+        on_progress: Progress | None = None,
+    ) -> RunResult:
+        """Run ``plan`` once; ``source`` replaces the plan's source URI (``--input``)."""
+        run_id = uuid7()
+        started = datetime.now(UTC)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        nodes, edges = _graph(plan, source)
+        dlq_path = _dlq_path(plan.dlq, run_dir)
+        statuses = {n["id"]: SliceStatus(n["id"], n["kind"], n["name"]) for n in nodes}
+        spec_dir = run_dir / ".runink" / "slices"
+        spec_dir.mkdir(parents=True, exist_ok=True)
+
+        inputs: dict[str, list[int]] = {n["id"]: [] for n in nodes}
+        outputs: dict[str, list[Output]] = {n["id"]: [] for n in nodes}
+        for src, dst, when in edges:
+            read_fd, write_fd = os.pipe()
+            set_pipe_size(write_fd)
+            inputs[dst].append(read_fd)
+            outputs[src].append(Output(write_fd, dst, when))
+
+        processes: dict[str, SliceProcess] = {}
+        controls: dict[int, str] = {}
+        buffers: dict[str, bytearray] = {}
+        env = {"RUNINK_MASK_KEY": (mask_key or os.urandom(32)).hex()}
+        try:
+            for node in nodes:
+                control_read, control_write = os.pipe()
+                spec = SliceSpec(
+                    run_id=run_id,
+                    herd=plan.herd,
+                    pipeline=plan.pipeline,
+                    node=node,
+                    inputs=tuple(inputs[node["id"]]),
+                    outputs=tuple(outputs[node["id"]]),
+                    control_fd=control_write,
+                    data_dir=str(data_dir),
+                    run_dir=str(run_dir),
+                    repo_dir=str(repo_dir),
+                    dlq_path=str(dlq_path),
+                    started_at=started.isoformat(),
+                    contracts=_contracts_for(node, nodes, contracts),
+                    input_contract=_input_contract(node, nodes, edges),
+                    assertions=tuple(a.expression for a in plan.assertions)
+                    if node["id"] == ASSERT_NODE
+                    else (),
+                )
+                spec_path = spec_dir / f"{node['id']}.json"
+                spec.dump(spec_path)
+                fds = (*spec.inputs, *(o.fd for o in spec.outputs), control_write)
+                launch = SliceLaunch(
+                    slice_id=f"{plan.pipeline}/{node['id']}",
+                    herd=plan.herd,
+                    argv=(sys.executable, "-m", "runink.runtime.slice", str(spec_path)),
+                    pass_fds=fds,
+                    cwd=str(run_dir),
+                    env=env,
+                    cpu_millis=plan.resources.cpu_millis,
+                    memory_bytes=plan.resources.memory_bytes,
+                )
+                processes[node["id"]] = self.spawner.spawn(launch)
+                statuses[node["id"]].state = "running"
+                # The child has its copies; the supervisor keeps only the control reader.
+                for fd in fds:
+                    os.close(fd)
+                controls[control_read] = node["id"]
+                buffers[node["id"]] = bytearray()
+            self._follow(controls, buffers, statuses, processes, on_progress)
+        finally:
+            # A slice closes its control pipe as it exits; give it a moment to be
+            # reaped before treating it as stuck. On failure, nothing waits.
+            grace = time.monotonic() + (0 if _failed(statuses) else EXIT_GRACE_SECONDS)
+            for process in processes.values():
+                while process.poll() is None and time.monotonic() < grace:
+                    time.sleep(0.005)
+                if process.poll() is None:
+                    process.kill()
+            for node_id, process in processes.items():
+                code = process.wait()
+                status = statuses[node_id]
+                status.exit_code = code
+                if code != 0 and status.state not in ("failed", "cancelled"):
+                    status.state = "failed"
+                    status.error = status.error or _describe_exit(code)
+            for fd in controls:
+                os.close(fd)
+            self.spawner.cleanup()
+            # A sink killed mid-run cannot remove its own unfinished file.
+            for partial in run_dir.rglob(f"*.{run_id}.partial"):
+                partial.unlink(missing_ok=True)
+        return _result(plan, run_id, started, statuses, edges, run_dir, dlq_path)
+
+    def _follow(
+        self,
+        controls: dict[int, str],
+        buffers: dict[str, bytearray],
+        statuses: dict[str, SliceStatus],
+        processes: Mapping[str, SliceProcess],
+        on_progress: Progress | None,
+    ) -> None:
+        """Read every slice's reports until all have ended; kill all on a failure."""
+        deadline = time.monotonic() + self.timeout
+        open_fds = set(controls)
+        while open_fds:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for status in statuses.values():
+                    if status.state == "running":
+                        status.state, status.error = "failed", "timed out"
+                break
+            ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 1.0))
+            for fd in ready:
+                node_id = controls[fd]
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    open_fds.discard(fd)
+                    status = statuses[node_id]
+                    if status.state not in ("succeeded", "failed", "cancelled"):
+                        # It died without a last word (SIGKILL, OOM, a crash).
+                        status.state = "failed"
+                        status.error = _exit_reason(processes[node_id])
+                    continue
+                buffers[node_id] += chunk
+                *lines, rest = bytes(buffers[node_id]).split(b"\n")
+                buffers[node_id] = bytearray(rest)
+                for line in lines:
+                    _apply(statuses[node_id], orjson.loads(line))
+            if on_progress is not None:
+                on_progress(statuses)
+            if any(s.state == "failed" for s in statuses.values()):
+                for node_id, process in processes.items():
+                    if statuses[node_id].state == "running":
+                        process.kill()
+                        statuses[node_id].state = "cancelled"
+
+
+def _failed(statuses: Mapping[str, SliceStatus]) -> bool:
+    return any(s.state in ("failed", "running", "pending") for s in statuses.values())
+
+
+def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
+    status.state = str(message["state"])
+    status.seconds = float(message.get("seconds", 0.0))
+    status.counts = {
+        k: int(message.get(k, 0))
+        for k in ("in", "out", "dlq", "filtered", "consumed", "routed_dlq")
+    }
+    status.sent = {str(k): int(v) for k, v in (message.get("sent") or {}).items()}
+    if message.get("error"):
+        status.error = str(message["error"])
+        status.traceback = message.get("traceback")
+
+
+def _exit_reason(process: SliceProcess) -> str:
+    try:
+        return _describe_exit(process.wait(timeout=EXIT_GRACE_SECONDS))
+    except Exception:  # still running although its control pipe closed
+        return "closed its control channel without reporting"
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _graph(
+    plan: Plan, source: str | None
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
+    """Nodes and edges to run: the plan's, plus one assertions step before the sinks."""
+    nodes = [asdict(n) for n in plan.nodes]
+    for node in nodes:
+        node["contract"] = node["contract"]["id"] if node["contract"] else None
+        if node["kind"] == "source" and source is not None:
+            node["uri"] = source
+    sinks = {n.id: n for n in plan.nodes if n.kind == "sink"}
+    edges: list[tuple[str, str, str | None]] = []
+    if plan.assertions:
+        first_sink = next(i for i, n in enumerate(nodes) if n["kind"] == "sink")
+        nodes.insert(
+            first_sink,
+            {"id": ASSERT_NODE, "kind": "step", "name": "Assert", "params": {}, "contract": None},
+        )
+        feeding = sorted({e.source for e in plan.edges if e.target in sinks})
+        edges += [(u, ASSERT_NODE, None) for u in feeding]
+    for edge in plan.edges:
+        sink = sinks.get(edge.target)
+        when = sink.when if sink else None
+        upstream = ASSERT_NODE if sink and plan.assertions else edge.source
+        edges.append((upstream, edge.target, when))
+    return nodes, sorted(set(edges), key=lambda e: (e[0], e[1]))
+
+
+def _contracts_for(
+    node: Mapping[str, Any],
+    nodes: list[dict[str, Any]],
+    contracts: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Mapping[str, Any]]:
+    """The contract documents a slice may need (small; only for step slices)."""
+    if node["kind"] != "step":
+        return {}
+    wanted = {n["contract"] for n in nodes if n.get("contract")}
+    wanted |= {str(node["params"].get("contract"))} if node["params"].get("contract") else set()
+    return {cid: contracts[cid] for cid in sorted(wanted) if cid in contracts}
+
+
+def _input_contract(
+    node: Mapping[str, Any], nodes: list[dict[str, Any]], edges: list[tuple[str, str, str | None]]
+) -> str | None:
+    """The contract of the records reaching ``node``: the nearest upstream that has one."""
+    by_id = {n["id"]: n for n in nodes}
+    current = node["id"]
+    seen: set[str] = set()
+    while current not in seen:
+        seen.add(current)
+        upstream = [src for src, dst, _ in edges if dst == current]
+        if len(upstream) != 1:
+            return None
+        previous = by_id[upstream[0]]
+        if previous.get("contract"):
+            return str(previous["contract"])
+        if previous["kind"] == "step" and previous.get("module"):
+            return None  # a user step may reshape records
+        current = previous["id"]
+    return None
+
+
+def _dlq_path(uri: str, run_dir: Path) -> Path:
+    parsed = parse_uri(uri, ("jsonl",))
+    path = (run_dir / parsed.path).resolve()
+    if not path.is_relative_to(run_dir.resolve()):
+        raise ValueError(f"DLQ {uri} resolves outside the run directory")
+    return path
+
+
+def _result(
+    plan: Plan,
+    run_id: str,
+    started: datetime,
+    statuses: Mapping[str, SliceStatus],
+    edges: list[tuple[str, str, str | None]],
+    run_dir: Path,
+    dlq_path: Path,
+) -> RunResult:
+    problems: list[str] = []
+    for s in statuses.values():
+        if s.state != "succeeded":
+            continue
+        c = s.counts
+        if s.kind == "source" and c["in"] != c["out"] + c["dlq"]:
+            problems.append(f"{s.id}: read {c['in']} but emitted {c['out']} + dlq {c['dlq']}")
+        if s.kind == "step" and c["in"] != c["consumed"] + c["filtered"] + c["dlq"]:
+            problems.append(
+                f"{s.id}: took {c['in']} but consumed {c['consumed']} + filtered "
+                f"{c['filtered']} + dlq {c['dlq']}"
+            )
+        if s.kind == "sink" and c["in"] != c["out"]:
+            problems.append(f"{s.id}: received {c['in']} but wrote {c['out']}")
+    for target, status in statuses.items():
+        upstream = [src for src, dst, _ in edges if dst == target]
+        if status.state != "succeeded" or not all(
+            statuses[u].state == "succeeded" for u in upstream
+        ):
+            continue
+        sent = sum(statuses[u].sent.get(target, 0) for u in upstream)
+        if upstream and sent != status.counts["in"]:
+            problems.append(
+                f"{target}: upstream sent {sent} records, it read {status.counts['in']}"
+            )
+    failed = [s for s in statuses.values() if s.state != "succeeded"]
+    outcome = "succeeded" if not failed and not problems else "failed"
+    totals = {
+        "read": sum(s.counts.get("in", 0) for s in statuses.values() if s.kind == "source"),
+        "written": sum(s.counts.get("out", 0) for s in statuses.values() if s.kind == "sink"),
+        "dlq": sum(
+            s.counts.get("dlq", 0) + s.counts.get("routed_dlq", 0) for s in statuses.values()
+        ),
+        "filtered": sum(s.counts.get("filtered", 0) for s in statuses.values()),
+    }
+    result = RunResult(
+        run_id=run_id,
+        pipeline=plan.pipeline,
+        herd=plan.herd,
+        revision=plan.revision,
+        started_at=started.isoformat(),
+        ended_at=datetime.now(UTC).isoformat(),
+        outcome=outcome,
+        slices=tuple(statuses.values()),
+        totals=totals,
+        problems=tuple(problems),
+        run_dir=str(run_dir),
+        dlq=str(dlq_path),
+    )
+    (run_dir / "run.json").write_bytes(
+        orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    )
+    return result

@@ -1,0 +1,227 @@
+"""The slice process: one source, step or sink of one run (``python -m runink.runtime.slice``).
+
+It reads its SliceSpec, moves batches from its input pipes to its output pipes,
+sends rejected records to the DLQ file, and reports counts and its final state
+as JSON lines on its control pipe (never on the data pipes). Exit status 0 only
+when its input ended cleanly, its output was committed and its counts add up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from runink.runtime.connectors import open_sink, read_source
+from runink.runtime.framing import FrameWriter, merge
+from runink.runtime.spec import SliceSpec
+
+Record = dict[str, Any]
+PROGRESS_EVERY = 0.5
+
+
+class Reporter:
+    """Counts, and the control channel to the supervisor."""
+
+    def __init__(self, spec: SliceSpec) -> None:
+        self.spec = spec
+        self.control = os.fdopen(spec.control_fd, "wb", buffering=0)
+        # Per node: source in == out + dlq; step in == consumed + filtered + dlq;
+        # sink in == out. routed_dlq: emitted records whose when= failed (DLQ copies).
+        self.counts = {"in": 0, "out": 0, "dlq": 0, "filtered": 0, "consumed": 0, "routed_dlq": 0}
+        self.sent: dict[str, int] = {}  # target node -> records written to its pipe
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def send(self, state: str, **extra: Any) -> None:
+        message = {
+            "slice": self.spec.slice_id,
+            "state": state,
+            "seconds": round(time.monotonic() - self.started, 6),
+            "sent": self.sent,
+            **self.counts,
+            **extra,
+        }
+        self.control.write(orjson.dumps(message) + b"\n")
+
+    def progress(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.send("running")
+
+
+class Dlq:
+    """Appends rejected records to the run's DLQ file; batches are written under flock
+    so slices writing at once never interleave lines."""
+
+    def __init__(self, spec: SliceSpec, reporter: Reporter) -> None:
+        self.spec = spec
+        self.reporter = reporter
+        self.handle: BinaryIO | None = None
+
+    def send(self, entries: Iterable[Mapping[str, Any]], counter: str = "dlq") -> None:
+        lines = [
+            orjson.dumps({**e, "run_id": self.spec.run_id}, default=str) + b"\n" for e in entries
+        ]
+        if not lines:
+            return
+        if self.handle is None:
+            Path(self.spec.dlq_path).parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.spec.dlq_path, "ab")  # noqa: SIM115 - kept for the run
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        try:
+            self.handle.write(b"".join(lines))
+            self.handle.flush()
+        finally:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.reporter.counts[counter] += len(lines)
+
+
+def _tester(expr: Any, now: datetime) -> Any:
+    return lambda record: expr.test(record, now=now)
+
+
+class Outputs:
+    """The node's downstream pipes; ``when=`` decides which records each one gets."""
+
+    def __init__(self, spec: SliceSpec, sent: dict[str, int]) -> None:
+        from runink.dsl import compile_expression
+
+        self.sent = sent
+        self.writers = []
+        for output in spec.outputs:
+            test = None
+            if output.when:
+                expr = compile_expression(output.when, f"{spec.slice_id}->{output.target}")
+                now = datetime.fromisoformat(spec.started_at)
+                test = _tester(expr, now)
+            self.writers.append((FrameWriter(output.fd), output.target, test))
+
+    def write(self, records: list[Record]) -> list[tuple[Record, str]]:
+        """Send records on; returns (record, reason) for those a ``when=`` could not judge."""
+        failed: list[tuple[Record, str]] = []
+        for writer, target, test in self.writers:
+            if test is None:
+                writer.write(records)
+                self.sent[target] = self.sent.get(target, 0) + len(records)
+                continue
+            chosen = []
+            for record in records:
+                try:
+                    if test(record):
+                        chosen.append(record)
+                except Exception as exc:  # the record goes to the DLQ with the reason
+                    failed.append((record, f"when= could not be evaluated: {exc}"))
+            writer.write(chosen)
+            self.sent[target] = self.sent.get(target, 0) + len(chosen)
+        return failed
+
+    def end(self) -> None:
+        for writer, _, _ in self.writers:
+            writer.end()
+
+
+def run_source(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> None:
+    node = spec.node
+    for records, rejected in read_source(str(node["uri"]), Path(spec.data_dir), spec.batch_size):
+        report.counts["in"] += len(records) + len(rejected)
+        dlq.send({"record": r.raw, "reason": r.reason, "step": "source"} for r in rejected)
+        unrouted = outputs.write(records)
+        dlq.send(
+            ({"record": r, "reason": why, "step": "source"} for r, why in unrouted), "routed_dlq"
+        )
+        report.counts["out"] += len(records)
+        report.progress()
+
+
+def run_step(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> None:
+    from runink.runtime.steps import build_step
+
+    impl = build_step(spec)
+    name = str(spec.node["name"])
+    for batch in merge(list(spec.inputs)):
+        outcome = impl.process(batch)
+        accounted = outcome.consumed + outcome.filtered + len(outcome.dlq)
+        if accounted != len(batch):
+            raise RuntimeError(
+                f"step {name} accounted for {accounted} of {len(batch)} records "
+                f"(consumed {outcome.consumed}, filtered {outcome.filtered}, "
+                f"dlq {len(outcome.dlq)})"
+            )
+        _emit(report, dlq, outputs, name, len(batch), outcome)
+        report.progress()
+    _emit(report, dlq, outputs, name, 0, impl.flush())
+
+
+def _emit(
+    report: Reporter, dlq: Dlq, outputs: Outputs, name: str, taken: int, outcome: Any
+) -> None:
+    report.counts["in"] += taken
+    report.counts["consumed"] += outcome.consumed
+    report.counts["filtered"] += outcome.filtered
+    dlq.send(
+        {
+            "record": e.record,
+            "reason": e.reason,
+            "step": e.step,
+            "contract": e.contract,
+            **({"traceback": e.traceback} if getattr(e, "traceback", None) else {}),
+        }
+        for e in outcome.dlq
+    )
+    unrouted = outputs.write(outcome.records)
+    dlq.send(({"record": r, "reason": why, "step": name} for r, why in unrouted), "routed_dlq")
+    report.counts["out"] += len(outcome.records)
+
+
+def run_sink(spec: SliceSpec, report: Reporter) -> None:
+    node = spec.node
+    sink = open_sink(str(node["uri"]), Path(spec.run_dir), node.get("params") or {}, spec.run_id)
+    try:
+        for batch in merge(list(spec.inputs)):
+            sink.write(batch)
+            report.counts["in"] += len(batch)
+            report.counts["out"] += len(batch)
+            report.progress()
+    except BaseException:
+        sink.abort()
+        raise
+    sink.commit()
+
+
+def main(argv: list[str]) -> int:
+    spec = SliceSpec.load(Path(argv[1]))
+    report = Reporter(spec)
+    report.send("running")
+    kind = spec.node["kind"]
+    try:
+        if kind == "sink":
+            run_sink(spec, report)
+        else:
+            dlq = Dlq(spec, report)
+            outputs = Outputs(spec, report.sent)
+            if kind == "source":
+                run_source(spec, report, dlq, outputs)
+            else:
+                run_step(spec, report, dlq, outputs)
+            outputs.end()
+    except Exception as exc:  # reported to the supervisor, then exit 1
+        report.send(
+            "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+        )
+        return 1
+    report.send("succeeded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,203 @@
+"""Runs as process graphs: real slices, real pipes, real files; nothing lost."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from runink.compiler import Compiler, Plan
+from runink.repo import load_repo
+from runink.runtime.executor import Executor, SliceStatus
+from runink.runtime.spawn import LocalProcess, LocalSpawner, SliceLaunch
+
+pytestmark = pytest.mark.timeout(120)
+
+COPY = """@herd("finance")
+Feature: Copy
+  Scenario: Copy raw
+    @source("jsonl://data/raw.jsonl")
+    @sink("jsonl://out/all.jsonl")
+    @sink("jsonl://out/late.jsonl", when="record.n >= 5")
+"""
+
+
+class RecordingSpawner(LocalSpawner):
+    """The local spawner, remembering the processes it started (by slice id)."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, LocalProcess] = {}
+
+    def spawn(self, launch: SliceLaunch) -> LocalProcess:
+        process = super().spawn(launch)
+        self.started[launch.slice_id.rsplit("/", 1)[-1]] = process
+        return process
+
+
+def copy_plan(repo: Path, feature: str = COPY) -> Plan:
+    (repo / "features/copy.dsl").write_text(feature)
+    result = Compiler().compile(load_repo(repo), only="features/copy.dsl")
+    assert result.ok, [str(f) for f in result.findings]
+    return result.plans[0]
+
+
+def write_input(repo: Path, lines: list[str]) -> None:
+    (repo / "data").mkdir(exist_ok=True)
+    (repo / "data/raw.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
+def run(repo: Path, plan: Plan, run_dir: Path, spawner: LocalSpawner | None = None, **kw: object):  # type: ignore[no-untyped-def]
+    return Executor(spawner, timeout=60).run(
+        plan,
+        contracts={},
+        repo_dir=repo,
+        data_dir=repo,
+        run_dir=run_dir,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_records_flow_to_every_sink_and_when_routes(example_repo: Path, tmp_path: Path) -> None:
+    write_input(example_repo, [json.dumps({"n": i}) for i in range(10)])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok, result.to_dict()
+    all_lines = (tmp_path / "run/out/all.jsonl").read_text().splitlines()
+    late = (tmp_path / "run/out/late.jsonl").read_text().splitlines()
+    assert [json.loads(x)["n"] for x in all_lines] == list(range(10))
+    assert [json.loads(x)["n"] for x in late] == [5, 6, 7, 8, 9]
+    assert result.totals == {"read": 10, "written": 15, "dlq": 0, "filtered": 0}
+    saved = json.loads((tmp_path / "run/run.json").read_text())
+    assert saved["outcome"] == "succeeded" and saved["run_id"] == result.run_id
+
+
+def test_malformed_lines_reach_the_dlq_with_a_reason_and_the_rest_flows(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    write_input(example_repo, ['{"n": 1}', "{broken", '"a string"', '{"n": 7}'])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok
+    dlq = [json.loads(x) for x in (tmp_path / "run/dlq.jsonl").read_text().splitlines()]
+    assert [(d["record"], d["step"]) for d in dlq] == [
+        ("{broken", "source"),
+        ('"a string"', "source"),
+    ]
+    assert "line 2: not JSON" in dlq[0]["reason"] and dlq[0]["run_id"] == result.run_id
+    assert result.totals == {"read": 4, "written": 3, "dlq": 2, "filtered": 0}
+
+
+def test_a_when_that_cannot_be_evaluated_sends_a_copy_to_the_dlq(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    write_input(example_repo, ['{"n": 1}', '{"n": "many"}'])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok
+    dlq = [json.loads(x) for x in (tmp_path / "run/dlq.jsonl").read_text().splitlines()]
+    assert dlq[0]["record"] == {"n": "many"} and "when=" in dlq[0]["reason"]
+    assert len((tmp_path / "run/out/all.jsonl").read_text().splitlines()) == 2
+
+
+def test_empty_input_is_a_successful_empty_run(example_repo: Path, tmp_path: Path) -> None:
+    write_input(example_repo, [])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok and result.totals["read"] == 0
+    assert (tmp_path / "run/out/all.jsonl").read_text() == ""
+
+
+def test_a_10_mb_record_flows(example_repo: Path, tmp_path: Path) -> None:
+    write_input(example_repo, [json.dumps({"n": 9, "blob": "x" * (10 * 1024 * 1024)})])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok, result.to_dict()
+    assert (tmp_path / "run/out/late.jsonl").stat().st_size > 10 * 1024 * 1024
+
+
+def test_a_missing_source_fails_the_run_with_the_reason(example_repo: Path, tmp_path: Path) -> None:
+    plan = copy_plan(example_repo)
+    result = run(example_repo, plan, tmp_path / "run")
+    assert not result.ok
+    source = next(s for s in result.slices if s.id == "source")
+    assert source.state == "failed" and "does not exist" in (source.error or "")
+    assert not (tmp_path / "run/out/all.jsonl").exists()
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """Make ``directory`` read-only for real: a read-only bind mount as root (root
+    ignores permission bits), plain permissions otherwise."""
+    if os.geteuid() != 0:
+        directory.chmod(0o500)
+        try:
+            yield
+        finally:
+            directory.chmod(0o700)
+        return
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True, timeout=30)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(directory)], check=True, timeout=30)
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True, timeout=30)
+
+
+def test_a_read_only_sink_directory_fails_cleanly(example_repo: Path, tmp_path: Path) -> None:
+    write_input(example_repo, ['{"n": 1}'])
+    out = tmp_path / "run/out"
+    out.mkdir(parents=True)
+    with read_only(out):
+        result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert not result.ok
+    errors = [s.error or "" for s in result.slices if s.state == "failed"]
+    assert any("Read-only file system" in e or "Permission denied" in e for e in errors), errors
+    assert all(s.state in ("succeeded", "failed", "cancelled") for s in result.slices)
+    assert not (out / "all.jsonl").exists() and not (out / "late.jsonl").exists()
+
+
+def test_killing_a_slice_mid_run_fails_the_run_and_leaves_no_partial_output(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    (example_repo / "data").mkdir()
+    fifo = example_repo / "data/raw.jsonl"
+    os.mkfifo(fifo)
+    release = threading.Event()
+
+    def feed() -> None:  # a source that keeps its input open: the run stays mid-stream
+        with fifo.open("w") as out:
+            out.write("".join(json.dumps({"n": i}) + "\n" for i in range(2500)))
+            out.flush()
+            release.wait(60)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    spawner = RecordingSpawner()
+    killed: list[int] = []
+
+    def kill_sink_once_it_has_data(statuses: Mapping[str, SliceStatus]) -> None:
+        sink = statuses["sink-out-all-jsonl"]
+        if not killed and sink.counts.get("in", 0) >= 1000:
+            killed.append(spawner.started["sink-out-all-jsonl"].pid)
+            spawner.started["sink-out-all-jsonl"].kill()
+
+    try:
+        result = run(
+            example_repo,
+            copy_plan(example_repo),
+            tmp_path / "run",
+            spawner,
+            on_progress=kill_sink_once_it_has_data,
+        )
+    finally:
+        release.set()
+        feeder.join(30)
+    assert killed and not result.ok
+    sink = next(s for s in result.slices if s.id == "sink-out-all-jsonl")
+    assert sink.state == "failed" and sink.error == "killed by SIGKILL"
+    assert not (tmp_path / "run/out/all.jsonl").exists()
+    assert not list((tmp_path / "run").rglob("*.partial"))
+    for process in spawner.started.values():  # every slice reaped: no zombies
+        with pytest.raises(ProcessLookupError):
+            os.kill(process.pid, 0)
