@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from runink.compiler.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
+from runink.contracts.model import Contract
 
 Record = dict[str, Any]
 
@@ -55,15 +56,23 @@ def read_source(
         return
     path = resolve(data_dir, uri)
     if not (path.is_file() or path.is_fifo()):
-        raise ConnectorError(f"source file {path} does not exist")
+        raise ConnectorError(f"source {path} does not exist")
     if uri.scheme == "jsonl":
         with path.open(encoding="utf-8", errors="surrogateescape") as handle:
             yield from _jsonl(handle, batch_size)
     elif uri.scheme == "csv":
         with path.open(encoding="utf-8", newline="") as handle:
             yield from _csv(handle, batch_size)
+    elif uri.scheme == "duckdb":
+        from runink.runtime.duckdb_io import read_table
+
+        for batch in read_table(path, uri.fragment or "", batch_size):
+            yield batch, []
     else:
-        raise ConnectorError(f"{uri.scheme}:// sources are not supported by this runtime yet")
+        raise ConnectorError(
+            f"{uri.scheme}:// sources are not available in this version of runi run "
+            "(jsonl, csv, duckdb and stdin are)"
+        )
 
 
 def _jsonl(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:
@@ -162,11 +171,24 @@ class StdoutSink:
         sys.stdout.flush()
 
 
-def open_sink(text: str, run_dir: Path, params: Mapping[str, Any], run_id: str) -> Sink:
+def open_sink(
+    text: str,
+    run_dir: Path,
+    params: Mapping[str, Any],
+    run_id: str,
+    contract: Contract | None = None,
+) -> Sink:
     """The sink for URI ``text`` (relative paths under ``run_dir``)."""
     uri = parse_uri(text, SINK_SCHEMES)
     if uri.scheme == "stdout":
         return StdoutSink()
     if uri.scheme in ("jsonl", "csv"):
         return FileSink(resolve(run_dir, uri), uri.scheme, run_id)
-    raise ConnectorError(f"{uri.scheme}:// sinks are not supported by this runtime yet")
+    if uri.scheme == "duckdb":
+        from runink.runtime.duckdb_io import DuckDBSink
+
+        return DuckDBSink(resolve(run_dir, uri), uri.fragment or "", params, contract)
+    raise ConnectorError(
+        f"{uri.scheme}:// sinks are not available in this version of runi run "
+        "(jsonl, csv, duckdb and stdout are)"
+    )

@@ -31,6 +31,8 @@ from runink.runtime.spawn import LocalSpawner, SliceLaunch, SliceProcess, Spawne
 from runink.runtime.spec import Output, SliceSpec
 
 ASSERT_NODE = "assertions"
+# Built-ins whose output has another shape than their input (user steps may too).
+RESHAPING_STEPS = frozenset({"Aggregate", "Select", "Rename"})
 EXIT_GRACE_SECONDS = 10.0
 
 
@@ -209,7 +211,7 @@ class Executor:
                 if not chunk:
                     open_fds.discard(fd)
                     status = statuses[node_id]
-                    if status.state not in ("succeeded", "failed", "cancelled"):
+                    if status.state not in TERMINAL:
                         # It died without a last word (SIGKILL, OOM, a crash).
                         status.state = "failed"
                         status.error = _exit_reason(processes[node_id])
@@ -232,7 +234,12 @@ def _failed(statuses: Mapping[str, SliceStatus]) -> bool:
     return any(s.state in ("failed", "running", "pending") for s in statuses.values())
 
 
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
 def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
+    if status.state in ("failed", "cancelled"):
+        return  # a report still in the pipe does not revive a stopped slice
     status.state = str(message["state"])
     status.seconds = float(message.get("seconds", 0.0))
     status.counts = {
@@ -293,8 +300,8 @@ def _contracts_for(
     nodes: list[dict[str, Any]],
     contracts: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Mapping[str, Any]]:
-    """The contract documents a slice may need (small; only for step slices)."""
-    if node["kind"] != "step":
+    """The contract documents a slice may need (steps; sinks create tables from one)."""
+    if node["kind"] == "source":
         return {}
     wanted = {n["contract"] for n in nodes if n.get("contract")}
     wanted |= {str(node["params"].get("contract"))} if node["params"].get("contract") else set()
@@ -316,8 +323,10 @@ def _input_contract(
         previous = by_id[upstream[0]]
         if previous.get("contract"):
             return str(previous["contract"])
-        if previous["kind"] == "step" and previous.get("module"):
-            return None  # a user step may reshape records
+        if previous["kind"] == "step" and (
+            previous.get("module") or previous["name"] in RESHAPING_STEPS
+        ):
+            return None  # the records no longer have the upstream contract's shape
         current = previous["id"]
     return None
 

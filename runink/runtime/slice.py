@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from runink.contracts import contract_from_data
 from runink.runtime.connectors import open_sink, read_source
 from runink.runtime.framing import FrameWriter, merge
 from runink.runtime.spec import SliceSpec
@@ -185,7 +186,12 @@ def _emit(
 
 def run_sink(spec: SliceSpec, report: Reporter) -> None:
     node = spec.node
-    sink = open_sink(str(node["uri"]), Path(spec.run_dir), node.get("params") or {}, spec.run_id)
+    contract_id = node.get("contract") or spec.input_contract
+    document = spec.contracts.get(str(contract_id)) if contract_id else None
+    contract = contract_from_data(document) if document else None
+    sink = open_sink(
+        str(node["uri"]), Path(spec.run_dir), node.get("params") or {}, spec.run_id, contract
+    )
     try:
         for batch in merge(list(spec.inputs)):
             sink.write(batch)
