@@ -13,6 +13,7 @@ from runink.cli.compile import compile_command, graph_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
 from runink.cli.run import run_command
+from runink.cli.test import test_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,7 @@ cli.add_command(lint_command)
 cli.add_command(compile_command)
 cli.add_command(graph_command)
 cli.add_command(run_command)
+cli.add_command(test_command)
 
 
 def main() -> None:

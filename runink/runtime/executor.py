@@ -94,14 +94,19 @@ class Executor:
         data_dir: Path,
         run_dir: Path,
         source: str | None = None,
+        sinks: Mapping[str, str] | None = None,
         mask_key: bytes | None = None,
         on_progress: Progress | None = None,
     ) -> RunResult:
-        """Run ``plan`` once; ``source`` replaces the plan's source URI (``--input``)."""
+        """Run ``plan`` once.
+
+        ``source`` replaces the source URI (``--input``); ``sinks`` maps sink node ids
+        to URIs that replace theirs (golden tests write every sink to a file).
+        """
         run_id = uuid7()
         started = datetime.now(UTC)
         run_dir.mkdir(parents=True, exist_ok=True)
-        nodes, edges = _graph(plan, source)
+        nodes, edges = _graph(plan, source, sinks or {})
         dlq_path = _dlq_path(plan.dlq, run_dir)
         statuses = {n["id"]: SliceStatus(n["id"], n["kind"], n["name"]) for n in nodes}
         spec_dir = run_dir / ".runink" / "slices"
@@ -269,7 +274,7 @@ def _describe_exit(code: int) -> str:
 
 
 def _graph(
-    plan: Plan, source: str | None
+    plan: Plan, source: str | None, sinks: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
     """Nodes and edges to run: the plan's, plus one assertions step before the sinks."""
     nodes = [asdict(n) for n in plan.nodes]
@@ -277,7 +282,10 @@ def _graph(
         node["contract"] = node["contract"]["id"] if node["contract"] else None
         if node["kind"] == "source" and source is not None:
             node["uri"] = source
-    sinks = {n.id: n for n in plan.nodes if n.kind == "sink"}
+        if node["id"] in sinks:
+            node["uri"] = sinks[node["id"]]
+            node["params"] = {}
+    sink_nodes = {n.id: n for n in plan.nodes if n.kind == "sink"}
     edges: list[tuple[str, str, str | None]] = []
     if plan.assertions:
         first_sink = next(i for i, n in enumerate(nodes) if n["kind"] == "sink")
@@ -285,10 +293,10 @@ def _graph(
             first_sink,
             {"id": ASSERT_NODE, "kind": "step", "name": "Assert", "params": {}, "contract": None},
         )
-        feeding = sorted({e.source for e in plan.edges if e.target in sinks})
+        feeding = sorted({e.source for e in plan.edges if e.target in sink_nodes})
         edges += [(u, ASSERT_NODE, None) for u in feeding]
     for edge in plan.edges:
-        sink = sinks.get(edge.target)
+        sink = sink_nodes.get(edge.target)
         when = sink.when if sink else None
         upstream = ASSERT_NODE if sink and plan.assertions else edge.source
         edges.append((upstream, edge.target, when))
@@ -329,6 +337,15 @@ def _input_contract(
             return None  # the records no longer have the upstream contract's shape
         current = previous["id"]
     return None
+
+
+def sink_contract(plan: Plan, sink_id: str) -> str | None:
+    """The contract id of the records reaching sink ``sink_id`` (its own, or upstream's)."""
+    node = plan.node(sink_id)
+    if node.contract is not None:
+        return node.contract.id
+    nodes, edges = _graph(plan, None, {})
+    return _input_contract(next(n for n in nodes if n["id"] == sink_id), nodes, edges)
 
 
 def _dlq_path(uri: str, run_dir: Path) -> Path:

@@ -1,0 +1,126 @@
+"""``runi test``: run every scenario with a golden set and compare."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, SCENARIO_OPTION, _compile
+from runink.cli.output import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    OUTPUT_OPTION,
+    console,
+    emit_data,
+    emit_findings,
+)
+from runink.repo import load_repo
+from runink.runtime.golden import Diff, GoldenResult, run_golden, update_golden
+
+
+def _diff_dict(diff: Diff) -> dict[str, Any]:
+    return {
+        "missing": list(diff.missing),
+        "unexpected": list(diff.unexpected),
+        "changed": [c.__dict__ for c in diff.changed],
+    }
+
+
+def _describe(result: GoldenResult) -> list[str]:
+    lines: list[str] = []
+    if not result.run.ok:
+        failed = [f"{s.id}: {s.error}" for s in result.run.slices if s.state == "failed"]
+        lines.append("run failed: " + "; ".join(failed or list(result.run.problems)))
+    for label, diff in (("output", result.output), ("dlq", result.dlq)):
+        for record in diff.missing:
+            lines.append(f"{label}: missing    {orjson.dumps(record).decode()}")
+        for record in diff.unexpected:
+            lines.append(f"{label}: unexpected {orjson.dumps(record).decode()}")
+        for change in diff.changed:
+            expected = orjson.dumps(change.expected).decode()
+            actual = orjson.dumps(change.actual).decode()
+            lines.append(
+                f"{label}: changed    {change.key}.{change.field}: "
+                f"expected {expected}, got {actual}"
+            )
+    return lines
+
+
+def _junit(results: list[GoldenResult], path: Path) -> None:
+    suite = ET.Element(
+        "testsuite",
+        name="runink golden",
+        tests=str(len(results)),
+        failures=str(sum(not r.passed for r in results)),
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.plan.herd, name=r.plan.pipeline)
+        if not r.passed:
+            lines = _describe(r)
+            failure = ET.SubElement(case, "failure", message=lines[0] if lines else "failed")
+            failure.text = "\n".join(lines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+@click.command("test")
+@PATH_ARGUMENT
+@SCENARIO_OPTION
+@REV_OPTION
+@click.option("--update", is_flag=True, help="Write the actual output as the new expected files.")
+@click.option(
+    "--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here."
+)
+@OUTPUT_OPTION
+def test_command(
+    path: Path, feature: str | None, rev: str | None, update: bool, junit: Path | None, output: str
+) -> None:
+    """Run each scenario that has a @golden set on its input and compare output and DLQ.
+
+    Exit status: 0 when every golden test passes, 1 otherwise, 2 usage error.
+    """
+    compiled = _compile(path, rev, feature, output)
+    if compiled.findings.errors:
+        emit_findings(compiled.findings, output)
+        raise SystemExit(EXIT_FINDINGS)
+    snapshot = load_repo(path, rev)
+    plans = [p for p in compiled.plans if p.golden]
+    results = [run_golden(p, snapshot, path.resolve()) for p in plans]
+    if update:
+        for r in results:
+            if r.run.ok:
+                update_golden(r, path.resolve())
+    if junit is not None:
+        _junit(results, junit)
+    if output == "text":
+        out = console()
+        for r in results:
+            mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
+            out.print(f"{mark} {r.plan.pipeline}  ({r.golden})")
+            for line in _describe(r):
+                out.print(f"     {line}", markup=False)
+        passed = sum(r.passed for r in results)
+        console(stderr=True).print(
+            f"{passed} of {len(results)} golden test(s) passed"
+            + ("; expected files updated" if update else "")
+        )
+    else:
+        emit_data(
+            [
+                {
+                    "pipeline": r.plan.pipeline,
+                    "golden": r.golden,
+                    "passed": r.passed,
+                    "run": r.run.outcome,
+                    "output": _diff_dict(r.output),
+                    "dlq": _diff_dict(r.dlq),
+                }
+                for r in results
+            ],
+            output,
+        )
+    raise SystemExit(EXIT_OK if update or all(r.passed for r in results) else EXIT_FINDINGS)
