@@ -9,12 +9,14 @@ PKGS := runink reconciler agent
 .PHONY: demo test lint typecheck pytest bench system-deps clean
 
 # Debian packages the tests need: git (repos), util-linux (namespaces), graphviz
-# (`runi graph` output is rendered with dot in a test).
+# (`runi graph` output is rendered with dot in a test), strace (Barn's durability
+# tests prove every acknowledged write was preceded by an fdatasync).
 system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v unshare >/dev/null || missing="$$missing util-linux"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	$(PYTHON) -m ensurepip --version >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

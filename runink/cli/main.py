@@ -9,6 +9,7 @@ import sys
 import click
 
 from runink import __version__
+from runink.cli.barn import barn
 from runink.cli.compile import compile_command, graph_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
@@ -31,6 +32,7 @@ cli.add_command(compile_command)
 cli.add_command(graph_command)
 cli.add_command(run_command)
 cli.add_command(test_command)
+cli.add_command(barn)
 
 
 def main() -> None:

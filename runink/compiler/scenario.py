@@ -21,13 +21,13 @@ from runink.compiler.plan import (
     Trigger,
     slug,
 )
-from runink.compiler.uris import SINK_SCHEMES, SOURCE_SCHEMES, UriError, parse_uri
 from runink.contracts.model import Contract
 from runink.dsl import DslError, compile_expression, parse_duration
 from runink.dsl.nodes import Feature, Scenario, Tag, to_plain
 from runink.findings import Finding, Position, did_you_mean
 from runink.quantities import parse_cpu, parse_memory
 from runink.steps.catalog import BUILTIN_STEPS, validate_params
+from runink.uris import SINK_SCHEMES, SOURCE_SCHEMES, UriError, parse_uri
 
 DEFAULT_CPU_MILLIS = 250
 DEFAULT_MEMORY_BYTES = 256 * 2**20

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from runink.compiler.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
 from runink.contracts.model import Contract
+from runink.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
 
 Record = dict[str, Any]
 

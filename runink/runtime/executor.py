@@ -24,11 +24,11 @@ from typing import Any
 import orjson
 
 from runink.compiler.plan import Plan
-from runink.compiler.uris import parse_uri
 from runink.runtime.framing import set_pipe_size
 from runink.runtime.ids import uuid7
 from runink.runtime.spawn import LocalSpawner, SliceLaunch, SliceProcess, Spawner
 from runink.runtime.spec import Output, SliceSpec
+from runink.uris import parse_uri
 
 ASSERT_NODE = "assertions"
 # Built-ins whose output has another shape than their input (user steps may too).
@@ -47,6 +47,7 @@ class SliceStatus:
     counts: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    max_rss_kb: int = 0
     exit_code: int | None = None
     error: str | None = None
     traceback: str | None = None
@@ -247,6 +248,7 @@ def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
         return  # a report still in the pipe does not revive a stopped slice
     status.state = str(message["state"])
     status.seconds = float(message.get("seconds", 0.0))
+    status.max_rss_kb = int(message.get("max_rss_kb", 0))
     status.counts = {
         k: int(message.get(k, 0))
         for k in ("in", "out", "dlq", "filtered", "consumed", "routed_dlq")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import sys
 import time
 import traceback
@@ -48,6 +49,7 @@ class Reporter:
             "state": state,
             "seconds": round(time.monotonic() - self.started, 6),
             "sent": self.sent,
+            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             **self.counts,
             **extra,
         }

@@ -1,4 +1,8 @@
-"""Source and sink URIs: known schemes, and paths that stay inside the data directory."""
+"""Source and sink URIs: known schemes, and paths that stay inside the data directory.
+
+Shared by the compiler (which checks them) and the slices (which open them), so it
+imports nothing heavy: a slice starts without loading the compiler.
+"""
 
 from __future__ import annotations
 

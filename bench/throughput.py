@@ -1,0 +1,200 @@
+"""Slices vs. one process: the same 4-step pipeline, the same step code, one run.
+
+jsonl source -> ValidateContract -> a Python user step -> jsonl sink, on N synthetic
+~100-byte records (default N = 10^5, 10^6, 10^7), run two ways:
+
+- slices: this runtime (4 processes joined by pipes, via the Executor);
+- single: one Python process reading, validating, calling the user step and writing
+  in a loop, with the very same StepImpl objects (the baseline).
+
+Prints records/s for both, the ratio, and each slice's peak RSS; writes
+bench/results/throughput.json. Targets (issue): slices >= 1.5x single on 2 cores,
+>= 500k records/s, slice RSS flat (within 10%) from 10^5 to 10^7.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runink.compiler import Compiler  # noqa: E402
+from runink.contracts import contract_from_data  # noqa: E402
+from runink.repo import load_repo  # noqa: E402
+from runink.runtime.executor import Executor  # noqa: E402
+from runink.steps.runtime import StepContext, load_user_step, make_step, user_step  # noqa: E402
+
+SIZES = [int(float(a)) for a in sys.argv[1:]] or [10**5, 10**6, 10**7]
+
+CONTRACT = """apiVersion: v3.2.0
+kind: DataContract
+id: reading
+version: 1.0.0
+schema:
+  - name: readings
+    properties:
+      - {name: id, logicalType: string, required: true, logicalTypeOptions: {pattern: "^R[0-9]+$"}}
+      - {name: sensor, logicalType: string, required: true}
+      - {name: value, logicalType: number, required: true, logicalTypeOptions: {minimum: 0}}
+      - {name: count, logicalType: integer, required: true}
+      - name: unit
+        logicalType: string
+        enum: [{value: C}, {value: F}]
+"""
+
+STEP = """from runink import step
+
+@step("Scale")
+def scale(record):
+    record["scaled"] = record["value"] * record["count"]
+    return record
+"""
+
+FEATURE = """@herd("finance")
+Feature: Bench
+  Scenario: Throughput
+    @source("jsonl://data/in.jsonl")
+    @step("ValidateContract", contract="reading")
+    @step("Scale")
+    @sink("jsonl://out/out.jsonl")
+    @requires(cpu="500m", memory="512Mi")
+"""
+
+
+def make_repo(base: Path) -> Path:
+    repo = base / "repo"
+    shutil.copytree(ROOT / "example-repo", repo)
+    (repo / "contracts/reading.yaml").write_text(CONTRACT)
+    (repo / "steps/bench.py").write_text(STEP)
+    (repo / "features/bench.dsl").write_text(FEATURE)
+    (repo / "data").mkdir()
+    return repo
+
+
+def write_input(path: Path, n: int) -> None:
+    chunk = 100_000
+    with path.open("wb") as out:
+        for start in range(0, n, chunk):
+            out.write(
+                b"".join(
+                    orjson.dumps(
+                        {
+                            "id": f"R{i}",
+                            "sensor": f"s-{i % 97:02d}",
+                            "value": (i % 1000) / 10,
+                            "count": i % 7,
+                            "unit": "C" if i % 2 else "F",
+                        }
+                    )
+                    + b"\n"
+                    for i in range(start, min(start + chunk, n))
+                )
+            )
+
+
+def single_process(repo: Path, n: int, out: Path) -> tuple[float, int]:
+    """The baseline: one process, same steps, same batch size; returns (seconds, peak KB)."""
+    contract = contract_from_data(
+        __import__("yaml").safe_load((repo / "contracts/reading.yaml").read_text())
+    )
+    ctx = StepContext(
+        run_id="bench",
+        herd="finance",
+        pipeline="bench",
+        step_id="v",
+        contracts={"reading": contract},
+        input_contract=None,
+        mask_key=b"k" * 32,
+    )
+    validate = make_step("ValidateContract", {"contract": "reading"}, ctx)
+    scale = user_step(load_user_step(repo / "steps/bench.py", "Scale"), {}, ctx)
+    start = time.perf_counter()
+    written = 0
+    with (repo / "data/in.jsonl").open("rb") as src, out.open("wb") as sink:
+        batch: list[dict[str, object]] = []
+        for line in src:
+            batch.append(orjson.loads(line))
+            if len(batch) == 1000:
+                records = scale.process(validate.process(batch).records).records
+                sink.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+                written += len(records)
+                batch = []
+        if batch:
+            records = scale.process(validate.process(batch).records).records
+            sink.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+            written += len(records)
+    assert written == n, (written, n)
+    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp))
+        plan = Compiler().compile(load_repo(repo), only="features/bench.dsl").plans[0]
+        contracts = {c.id: c.document for c in load_repo(repo).contracts}
+        for n in SIZES:
+            write_input(repo / "data/in.jsonl", n)
+            run_dir = Path(tmp) / f"run-{n}"
+            start = time.perf_counter()
+            result = Executor(timeout=3600).run(
+                plan, contracts=contracts, repo_dir=repo, data_dir=repo, run_dir=run_dir
+            )
+            slices_s = time.perf_counter() - start
+            assert result.ok and result.totals["written"] == n, result.to_dict()
+            shutil.rmtree(run_dir)
+            single_s, single_kb = single_process(repo, n, Path(tmp) / "single.jsonl")
+            (Path(tmp) / "single.jsonl").unlink()
+            rows.append(
+                {
+                    "records": n,
+                    "slices_s": slices_s,
+                    "slices_records_per_s": n / slices_s,
+                    "single_s": single_s,
+                    "single_records_per_s": n / single_s,
+                    "ratio": single_s / slices_s,
+                    "slice_peak_rss_kb": {s.id: s.max_rss_kb for s in result.slices},
+                    "single_peak_rss_kb": single_kb,
+                }
+            )
+            print(f"  measured {n:,} records", file=sys.stderr)
+    print(
+        f"{'records':>11} {'slices rec/s':>13} {'single rec/s':>13} {'ratio':>6}"
+        "  peak RSS per slice (MB)"
+    )
+    for r in rows:
+        rss = ", ".join(f"{k} {v / 1024:.0f}" for k, v in r["slice_peak_rss_kb"].items())
+        print(
+            f"{r['records']:>11,} {r['slices_records_per_s']:>13,.0f} "
+            f"{r['single_records_per_s']:>13,.0f} {r['ratio']:>5.2f}x  {rss}"
+        )
+    out = ROOT / "bench" / "results" / "throughput.json"
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "throughput",
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                "pipeline": "jsonl -> ValidateContract -> user step -> jsonl",
+                "baseline": "one process calling the same StepImpls in a loop",
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

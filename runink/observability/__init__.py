@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (``runink_*``) and structured logs."""

@@ -1,0 +1,38 @@
+"""Prometheus metrics of every Runink component, defined once at module level.
+
+Metrics live in prometheus-client's default registry so one ``/metrics`` endpoint
+serves them all. Labels never hold run ids or record values (DESIGN.md section 9).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Barn (runink.barn): one label, the member name, so several members in one process
+# (tests, `runi up`) do not overwrite each other.
+BARN_IS_LEADER = Gauge(
+    "runink_barn_is_leader", "1 if this Barn member is the Raft leader, else 0", ["member"]
+)
+BARN_HAS_LEADER = Gauge(
+    "runink_barn_has_leader", "1 if this Barn member knows a leader, else 0", ["member"]
+)
+BARN_TERM = Gauge("runink_barn_term", "Current Raft term of this Barn member", ["member"])
+BARN_COMMIT_INDEX = Gauge(
+    "runink_barn_commit_index", "Raft commit index of this Barn member", ["member"]
+)
+BARN_LEADER_CHANGES = Counter(
+    "runink_barn_leader_changes_total",
+    "Times this Barn member saw the leader change (including to none)",
+    ["member"],
+)
+BARN_APPLY_DURATION = Histogram(
+    "runink_barn_apply_duration_seconds",
+    "Time to apply one committed command to the state machine",
+    ["member"],
+    buckets=(0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1),
+)
+BARN_WRITES = Counter(
+    "runink_barn_writes_total",
+    "Commands applied that changed the store (one per new revision)",
+    ["member"],
+)
