@@ -68,10 +68,15 @@ def read_source(
 
         for batch in read_table(path, uri.fragment or "", batch_size):
             yield batch, []
+    elif uri.scheme == "parquet":
+        import pyarrow.parquet as pq
+
+        for record_batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+            yield record_batch.to_pylist(), []
     else:
         raise ConnectorError(
             f"{uri.scheme}:// sources are not available in this version of runi run "
-            "(jsonl, csv, duckdb and stdin are)"
+            "(jsonl, csv, parquet, duckdb and stdin are)"
         )
 
 
@@ -160,6 +165,49 @@ class FileSink:
         self.partial.unlink(missing_ok=True)
 
 
+class ParquetSink:
+    """Parquet: row groups written to ``<file>.partial`` as batches arrive, renamed on
+    commit. The schema is the first batch's (later batches are cast to it)."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        import pyarrow.parquet as pq
+
+        self.pq = pq
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = path.with_name(f".{path.name}.{run_id}.partial")
+        self.writer: Any = None
+        self.schema: Any = None
+
+    def write(self, records: list[Record]) -> None:
+        import pyarrow as pa
+
+        if not records:
+            return
+        if self.writer is None:
+            table = pa.Table.from_pylist(records)
+            self.schema = table.schema
+            self.writer = self.pq.ParquetWriter(str(self.partial), self.schema)
+        else:
+            table = pa.Table.from_pylist(records, schema=self.schema)
+        self.writer.write_table(table)
+
+    def commit(self) -> None:
+        if self.writer is None:  # no records: an empty file with no columns
+            import pyarrow as pa
+
+            self.writer = self.pq.ParquetWriter(str(self.partial), pa.schema([]))
+        self.writer.close()
+        with self.partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.partial.unlink(missing_ok=True)
+
+
 class StdoutSink:
     def write(self, records: list[Record]) -> None:
         sys.stdout.buffer.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
@@ -188,7 +236,6 @@ def open_sink(
         from runink.runtime.duckdb_io import DuckDBSink
 
         return DuckDBSink(resolve(run_dir, uri), uri.fragment or "", params, contract)
-    raise ConnectorError(
-        f"{uri.scheme}:// sinks are not available in this version of runi run "
-        "(jsonl, csv, duckdb and stdout are)"
-    )
+    if uri.scheme == "parquet":
+        return ParquetSink(resolve(run_dir, uri), run_id)
+    raise ConnectorError(f"{uri.scheme}:// is not a sink")

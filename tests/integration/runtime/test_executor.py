@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
@@ -201,3 +202,18 @@ def test_killing_a_slice_mid_run_fails_the_run_and_leaves_no_partial_output(
     for process in spawner.started.values():  # every slice reaped: no zombies
         with pytest.raises(ProcessLookupError):
             os.kill(process.pid, 0)
+
+
+def test_parquet_out_and_back_in(example_repo: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    write_input(example_repo, [json.dumps({"n": i, "name": f"r{i}"}) for i in range(2500)])
+    to_parquet = COPY.replace("jsonl://out/all.jsonl", "parquet://out/all.parquet")
+    assert run(example_repo, copy_plan(example_repo, to_parquet), tmp_path / "a").ok
+    table = pq.read_table(tmp_path / "a/out/all.parquet")
+    assert table.num_rows == 2500 and table.column("n").to_pylist()[:3] == [0, 1, 2]
+    shutil.copy(tmp_path / "a/out/all.parquet", example_repo / "data/in.parquet")
+    from_parquet = COPY.replace("jsonl://data/raw.jsonl", "parquet://data/in.parquet")
+    result = run(example_repo, copy_plan(example_repo, from_parquet), tmp_path / "b")
+    assert result.ok and result.totals["read"] == 2500
+    assert len((tmp_path / "b/out/all.jsonl").read_text().splitlines()) == 2500
