@@ -33,8 +33,8 @@ $(STAMP): pyproject.toml | system-deps
 
 venv: $(STAMP)
 
-# The main job on the embedded default. Until the runtime lands, it checks and
-# compiles the example repository the way `runi up` will before running it.
+# The main job on the embedded default. Until `runi up` lands (the GitOps loop), it
+# checks, compiles, tests and runs the example repository's pipelines locally.
 demo: $(STAMP)
 	@echo "== runi lint example-repo: validate every file and reference"
 	$(BIN)/runi lint example-repo
@@ -42,7 +42,12 @@ demo: $(STAMP)
 	$(BIN)/runi compile example-repo --out .demo/plans
 	@echo "== runi graph: the trade pipelines as Graphviz DOT (render with: dot -Tsvg)"
 	$(BIN)/runi graph example-repo --scenario features/trades.dsl > .demo/trades.dot
-	@echo "wrote .demo/plans/<herd>/<feature>/<scenario>.json and .demo/trades.dot"
+	@echo "== runi test example-repo: every scenario with a golden set, run as real processes"
+	$(BIN)/runi test example-repo --junit .demo/junit.xml
+	@echo "== runi run: the trade pipeline on its golden input (DuckDB warehouse, DLQ, lineage)"
+	$(BIN)/runi run example-repo --scenario features/trades.dsl --name "Validate trades" \
+	  --input jsonl://golden/trades/validate/input.jsonl --run-dir .demo/run
+	@echo "wrote .demo/plans/, .demo/trades.dot, .demo/junit.xml and .demo/run/ (run.json, dlq/, lineage/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from runink.cli.compile import compile_command, graph_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
 from runink.cli.run import run_command
+from runink.cli.synth import synth_command
 from runink.cli.test import test_command
 
 
@@ -32,6 +33,7 @@ cli.add_command(compile_command)
 cli.add_command(graph_command)
 cli.add_command(run_command)
 cli.add_command(test_command)
+cli.add_command(synth_command)
 cli.add_command(barn)
 
 

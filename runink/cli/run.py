@@ -122,6 +122,7 @@ def run_command(
                 run_dir=target.resolve(),
                 source=source,
                 on_progress=show if interactive else None,
+                repository=snapshot.settings.name if snapshot.settings else None,
             )
         results.append(result)
         if output == "text":

@@ -10,6 +10,7 @@ target equals what the target read from it).
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -29,6 +30,8 @@ from runink.runtime.ids import uuid7
 from runink.runtime.spawn import LocalSpawner, SliceLaunch, SliceProcess, Spawner
 from runink.runtime.spec import Output, SliceSpec
 from runink.uris import parse_uri
+
+log = logging.getLogger(__name__)
 
 ASSERT_NODE = "assertions"
 # Built-ins whose output has another shape than their input (user steps may too).
@@ -98,6 +101,7 @@ class Executor:
         sinks: Mapping[str, str] | None = None,
         mask_key: bytes | None = None,
         on_progress: Progress | None = None,
+        repository: str | None = None,
     ) -> RunResult:
         """Run ``plan`` once.
 
@@ -112,6 +116,8 @@ class Executor:
         statuses = {n["id"]: SliceStatus(n["id"], n["kind"], n["name"]) for n in nodes}
         spec_dir = run_dir / ".runink" / "slices"
         spec_dir.mkdir(parents=True, exist_ok=True)
+        lineage = _Lineage(plan, contracts, repository, source, run_dir)
+        lineage.start(run_id, started)
 
         inputs: dict[str, list[int]] = {n["id"]: [] for n in nodes}
         outputs: dict[str, list[Output]] = {n["id"]: [] for n in nodes}
@@ -190,7 +196,9 @@ class Executor:
             # A sink killed mid-run cannot remove its own unfinished file.
             for partial in run_dir.rglob(f"*.{run_id}.partial"):
                 partial.unlink(missing_ok=True)
-        return _result(plan, run_id, started, statuses, edges, run_dir, dlq_path)
+        result = _result(plan, run_id, started, statuses, edges, run_dir, dlq_path)
+        lineage.end(result)
+        return result
 
     def _follow(
         self,
@@ -234,6 +242,47 @@ class Executor:
                     if statuses[node_id].state == "running":
                         process.kill()
                         statuses[node_id].state = "cancelled"
+
+
+class _Lineage:
+    """Writes the run's OpenLineage events to ``<run dir>/lineage/``.
+
+    Nothing about lineage may delay or fail a run: an error here is logged, and the
+    run goes on (its events are then missing, and the log says why).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        contracts: Mapping[str, Mapping[str, Any]],
+        repository: str | None,
+        source: str | None,
+        run_dir: Path,
+    ) -> None:
+        self.options: dict[str, Any] = {
+            "contracts": contracts,
+            "repository": repository,
+            "source": source,
+        }
+        self.plan = plan
+        self.run_dir = run_dir
+
+    def start(self, run_id: str, started: datetime) -> None:
+        try:
+            from runink.lineage import start_event, write_events
+
+            event = start_event(self.plan, run_id=run_id, started_at=started, **self.options)
+            write_events(self.run_dir, [event])
+        except Exception:
+            log.exception("could not write the START lineage event of %s", self.plan.pipeline)
+
+    def end(self, result: RunResult) -> None:
+        try:
+            from runink.lineage import end_event, write_events
+
+            write_events(self.run_dir, [end_event(self.plan, result, **self.options)])
+        except Exception:
+            log.exception("could not write the end lineage event of %s", self.plan.pipeline)
 
 
 def _failed(statuses: Mapping[str, SliceStatus]) -> bool:

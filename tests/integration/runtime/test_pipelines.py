@@ -10,6 +10,7 @@ import pytest
 from runink.compiler import Compiler, Plan
 from runink.repo import load_repo
 from runink.runtime.executor import Executor, RunResult
+from tests.unit.lineage.test_events import assert_valid_data
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -74,6 +75,14 @@ def test_validate_trades_matches_its_golden_set_as_processes(
     )
     assert [r["trade_id"] for r in jsonl(tmp_path / "out/large_trades.jsonl")] == ["T000002"]
     assert result.totals == {"read": 6, "written": 4, "dlq": 3, "filtered": 0}
+    start, end = (json.loads(p.read_text()) for p in sorted((tmp_path / "lineage").glob("*.json")))
+    assert (start["eventType"], end["eventType"]) == ("START", "COMPLETE")
+    for event in (start, end):
+        assert_valid_data(event)
+        assert event["run"]["runId"] == result.run_id
+    written = {o["name"]: o["outputFacets"]["outputStatistics"]["rowCount"] for o in end["outputs"]}
+    assert written == {"silver/trades.jsonl": 3, "out/large_trades.jsonl": 1}
+    assert "carol.trader" not in json.dumps(end)  # a rejected record's values stay out
 
 
 STEPS = """
