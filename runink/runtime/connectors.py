@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,12 +47,26 @@ def resolve(base: Path, uri: Uri) -> Path:
 
 
 def read_source(
-    text: str, data_dir: Path, batch_size: int
+    text: str,
+    data_dir: Path,
+    batch_size: int,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[list[Record], list[Rejected]]]:
-    """Batches of records (and rejected input) from source URI ``text``."""
+    """Batches of records (and rejected input) from source URI ``text``.
+
+    ``dir://`` sources stream until ``stopping()`` is true; the others end with their input.
+    """
     uri = parse_uri(text, SOURCE_SCHEMES)
     if uri.scheme == "stdin":
         yield from _jsonl(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), batch_size)
+        return
+    if uri.scheme == "dir":
+        from runink.runtime.streams import new_lines
+
+        pattern_path = resolve(data_dir, uri)
+        for chunk in new_lines(pattern_path.parent, pattern_path.name, stopping):
+            text = chunk.decode("utf-8", errors="surrogateescape")
+            yield from _jsonl(io.StringIO(text), batch_size)
         return
     path = resolve(data_dir, uri)
     if not (path.is_file() or path.is_fifo()):
@@ -132,17 +146,28 @@ class Sink(Protocol):
 
 
 class FileSink:
-    """jsonl/csv: writes ``<file>.partial``, renamed over ``<file>`` on commit."""
+    """jsonl/csv: writes ``<file>.partial``, renamed over ``<file>`` on commit.
 
-    def __init__(self, path: Path, scheme: str, run_id: str) -> None:
+    In a stream there is no end to wait for: each batch is appended to ``<file>``
+    and flushed to disk before the next is taken.
+    """
+
+    def __init__(self, path: Path, scheme: str, run_id: str, stream: bool = False) -> None:
         self.path = path
         self.scheme = scheme
+        self.stream = stream
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = path.with_name(f".{path.name}.{run_id}.partial")
-        self.handle = self.partial.open("wb")
+        self.partial = path if stream else path.with_name(f".{path.name}.{run_id}.partial")
+        self.handle = self.partial.open("ab" if stream else "wb")
         self.columns: list[str] | None = None
 
     def write(self, records: list[Record]) -> None:
+        self._write(records)
+        if self.stream:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+
+    def _write(self, records: list[Record]) -> None:
         if self.scheme == "jsonl":
             self.handle.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
             return
@@ -158,11 +183,13 @@ class FileSink:
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
-        os.replace(self.partial, self.path)
+        if not self.stream:
+            os.replace(self.partial, self.path)
 
     def abort(self) -> None:
         self.handle.close()
-        self.partial.unlink(missing_ok=True)
+        if not self.stream:  # a stream's batches were committed one by one
+            self.partial.unlink(missing_ok=True)
 
 
 class ParquetSink:
@@ -225,17 +252,18 @@ def open_sink(
     params: Mapping[str, Any],
     run_id: str,
     contract: Contract | None = None,
+    stream: bool = False,
 ) -> Sink:
     """The sink for URI ``text`` (relative paths under ``run_dir``)."""
     uri = parse_uri(text, SINK_SCHEMES)
     if uri.scheme == "stdout":
         return StdoutSink()
     if uri.scheme in ("jsonl", "csv"):
-        return FileSink(resolve(run_dir, uri), uri.scheme, run_id)
+        return FileSink(resolve(run_dir, uri), uri.scheme, run_id, stream)
     if uri.scheme == "duckdb":
         from runink.runtime.duckdb_io import DuckDBSink
 
-        return DuckDBSink(resolve(run_dir, uri), uri.fragment or "", params, contract)
+        return DuckDBSink(resolve(run_dir, uri), uri.fragment or "", params, contract, stream)
     if uri.scheme == "parquet":
         return ParquetSink(resolve(run_dir, uri), run_id)
     raise ConnectorError(f"{uri.scheme}:// is not a sink")

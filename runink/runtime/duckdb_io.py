@@ -89,6 +89,7 @@ class DuckDBSink:
         fragment: str,
         params: Mapping[str, Any],
         contract: Contract | None,
+        stream: bool = False,
     ) -> None:
         self.path = path
         self.schema, self.table = _table_name(fragment)
@@ -96,6 +97,7 @@ class DuckDBSink:
             f"{_ident(self.schema)}.{_ident(self.table)}" if self.schema else _ident(self.table)
         )
         self.mode = str(params.get("mode", "append"))
+        self.stream = stream  # a stream commits each batch: there is no end to wait for
         self.contract = contract
         self.columns: dict[str, str] = {}
         self.keys: list[str] = list(params.get("keys") or self._contract_keys())
@@ -167,6 +169,9 @@ class DuckDBSink:
             )
         self.con.execute(insert)
         self.con.unregister("runink_batch")
+        if self.stream:
+            self.con.execute("COMMIT")
+            self.con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
         if self.con is None:

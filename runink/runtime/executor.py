@@ -10,13 +10,15 @@ target equals what the target read from it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,9 +87,32 @@ Progress = Callable[[Mapping[str, SliceStatus]], None]
 class Executor:
     """Runs Plans locally; ``spawner`` decides how slices are started (isolation)."""
 
-    def __init__(self, spawner: Spawner | None = None, timeout: float = 3600.0) -> None:
+    def __init__(self, spawner: Spawner | None = None, timeout: float | None = None) -> None:
         self.spawner: Spawner = spawner or LocalSpawner()
-        self.timeout = timeout
+        self.timeout = timeout  # None: no deadline (a stream runs until stopped)
+        self._stop = False
+
+    def stop(self) -> None:
+        """End the running pipeline cleanly: sources stop, the rest drains and commits."""
+        self._stop = True
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C once: stop cleanly (a stream ends, batch runs drain); twice: now."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            if self._stop:
+                raise KeyboardInterrupt  # the second one: every slice is killed
+            self._stop = True
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def run(
         self,
@@ -108,6 +133,7 @@ class Executor:
         ``source`` replaces the source URI (``--input``); ``sinks`` maps sink node ids
         to URIs that replace theirs (golden tests write every sink to a file).
         """
+        self._stop = False
         run_id = uuid7()
         started = datetime.now(UTC)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +178,7 @@ class Executor:
                     assertions=tuple(a.expression for a in plan.assertions)
                     if node["id"] == ASSERT_NODE
                     else (),
+                    stream=plan.trigger.kind == "stream",
                 )
                 spec_path = spec_dir / f"{node['id']}.json"
                 spec.dump(spec_path)
@@ -173,7 +200,8 @@ class Executor:
                     os.close(fd)
                 controls[control_read] = node["id"]
                 buffers[node["id"]] = bytearray()
-            self._follow(controls, buffers, statuses, processes, on_progress)
+            with self._interruptible():
+                self._follow(controls, buffers, statuses, processes, on_progress)
         finally:
             # A slice closes its control pipe as it exits; give it a moment to be
             # reaped before treating it as stuck. On failure, nothing waits.
@@ -209,15 +237,21 @@ class Executor:
         on_progress: Progress | None,
     ) -> None:
         """Read every slice's reports until all have ended; kill all on a failure."""
-        deadline = time.monotonic() + self.timeout
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         open_fds = set(controls)
+        stopping = False
         while open_fds:
-            remaining = deadline - time.monotonic()
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 for status in statuses.values():
                     if status.state == "running":
                         status.state, status.error = "failed", "timed out"
                 break
+            if self._stop and not stopping:
+                stopping = True
+                for node_id, process in processes.items():
+                    if statuses[node_id].kind == "source":
+                        process.terminate()
             ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 1.0))
             for fd in ready:
                 node_id = controls[fd]

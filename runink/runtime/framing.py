@@ -18,7 +18,7 @@ import fcntl
 import os
 import select
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,17 +188,22 @@ class Decoder:
             )
 
 
-def merge(fds: list[int]) -> Iterator[list[Record]]:
+def merge(
+    fds: list[int], on_idle: Callable[[], None] | None = None, idle_seconds: float = 0.5
+) -> Iterator[list[Record]]:
     """Batches from several streams as they arrive, until every stream has ended.
 
     Reading one input to its end before the next can deadlock a DAG whose branches
     share an upstream (the unread branch fills its pipe and blocks the tee), so
-    inputs are multiplexed with select().
+    inputs are multiplexed with select(). ``on_idle`` is called whenever nothing has
+    arrived for ``idle_seconds``.
     """
     decoders = {fd: Decoder() for fd in fds}
     try:
         while decoders:
-            ready, _, _ = select.select(list(decoders), [], [])
+            ready, _, _ = select.select(list(decoders), [], [], idle_seconds)
+            if not ready and on_idle is not None:
+                on_idle()  # nothing arrived for a while: e.g. report the latest counts
             for fd in ready:
                 chunk = os.read(fd, 1 << 20)
                 decoder = decoders[fd]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -40,6 +41,7 @@ class Reporter:
         # sink in == out. routed_dlq: emitted records whose when= failed (DLQ copies).
         self.counts = {"in": 0, "out": 0, "dlq": 0, "filtered": 0, "consumed": 0, "routed_dlq": 0}
         self.sent: dict[str, int] = {}  # target node -> records written to its pipe
+        self.reported: dict[str, int] = dict(self.counts)
         self.started = time.monotonic()
         self.last = 0.0
 
@@ -59,6 +61,14 @@ class Reporter:
         now = time.monotonic()
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
+            self.reported = dict(self.counts)
+            self.send("running")
+
+    def flush(self) -> None:
+        """Report counts a rate-limited progress() left out (called when idle)."""
+        if self.counts != self.reported:
+            self.last = time.monotonic()
+            self.reported = dict(self.counts)
             self.send("running")
 
 
@@ -133,9 +143,24 @@ class Outputs:
             writer.end()
 
 
+_STOP = {"requested": False}
+
+
+def _request_stop(signum: int, frame: Any) -> None:
+    _STOP["requested"] = True
+
+
 def run_source(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> None:
     node = spec.node
-    for records, rejected in read_source(str(node["uri"]), Path(spec.data_dir), spec.batch_size):
+    # The supervisor ends a stream with SIGTERM: finish the current file, end cleanly.
+    signal.signal(signal.SIGTERM, _request_stop)
+
+    def stopping() -> bool:
+        report.flush()  # polled while a stream waits for input: a good time to report
+        return _STOP["requested"]
+
+    batches = read_source(str(node["uri"]), Path(spec.data_dir), spec.batch_size, stopping)
+    for records, rejected in batches:
         report.counts["in"] += len(records) + len(rejected)
         dlq.send({"record": r.raw, "reason": r.reason, "step": "source"} for r in rejected)
         unrouted = outputs.write(records)
@@ -151,7 +176,7 @@ def run_step(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> N
 
     impl = build_step(spec)
     name = str(spec.node["name"])
-    for batch in merge(list(spec.inputs)):
+    for batch in merge(list(spec.inputs), on_idle=report.flush):
         outcome = impl.process(batch)
         accounted = outcome.consumed + outcome.filtered + len(outcome.dlq)
         if accounted != len(batch):
@@ -192,10 +217,15 @@ def run_sink(spec: SliceSpec, report: Reporter) -> None:
     document = spec.contracts.get(str(contract_id)) if contract_id else None
     contract = contract_from_data(document) if document else None
     sink = open_sink(
-        str(node["uri"]), Path(spec.run_dir), node.get("params") or {}, spec.run_id, contract
+        str(node["uri"]),
+        Path(spec.run_dir),
+        node.get("params") or {},
+        spec.run_id,
+        contract,
+        spec.stream,
     )
     try:
-        for batch in merge(list(spec.inputs)):
+        for batch in merge(list(spec.inputs), on_idle=report.flush):
             sink.write(batch)
             report.counts["in"] += len(batch)
             report.counts["out"] += len(batch)

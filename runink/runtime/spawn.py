@@ -39,6 +39,8 @@ class SliceProcess(Protocol):
 
     def kill(self) -> None: ...
 
+    def terminate(self) -> None: ...
+
 
 class Spawner(Protocol):
     def spawn(self, launch: SliceLaunch) -> SliceProcess: ...
@@ -58,6 +60,11 @@ class LocalProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         return self.popen.wait(timeout)
+
+    def terminate(self) -> None:
+        """Ask the slice to finish (SIGTERM): a stream's source ends its stream."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL the slice and anything it started (its whole process group)."""

@@ -40,6 +40,7 @@ class SliceSpec:
     input_contract: str | None = None
     assertions: tuple[str, ...] = ()
     batch_size: int = 1000
+    stream: bool = False
 
     @property
     def slice_id(self) -> str:
