@@ -66,6 +66,12 @@ def _table(statuses: Mapping[str, SliceStatus], title: str) -> Table:
 @click.option("--name", help="Run only the scenario with this name.")
 @click.option("--input", "source", metavar="URI", help="Read this URI instead of the @source.")
 @click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Where relative source paths resolve (default: the repository root); e.g. the "
+    "run dir of an earlier run, to read what it wrote.",
+)
+@click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where sinks, the DLQ and run.json go (default: runs/<pipeline>/<time>).",
@@ -77,6 +83,7 @@ def run_command(
     feature: str,
     name: str | None,
     source: str | None,
+    data_dir: Path | None,
     run_dir: Path | None,
     rev: str | None,
     output: str,
@@ -118,7 +125,7 @@ def run_command(
                 plan,
                 contracts=contracts,
                 repo_dir=path.resolve(),
-                data_dir=path.resolve(),
+                data_dir=(data_dir or path).resolve(),
                 run_dir=target.resolve(),
                 source=source,
                 on_progress=show if interactive else None,
