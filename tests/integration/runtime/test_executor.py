@@ -161,7 +161,7 @@ def test_a_read_only_sink_directory_fails_cleanly(example_repo: Path, tmp_path: 
 def test_killing_a_slice_mid_run_fails_the_run_and_leaves_no_partial_output(
     example_repo: Path, tmp_path: Path
 ) -> None:
-    (example_repo / "data").mkdir()
+    (example_repo / "data").mkdir(exist_ok=True)
     fifo = example_repo / "data/raw.jsonl"
     os.mkfifo(fifo)
     release = threading.Event()

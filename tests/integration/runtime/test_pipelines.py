@@ -119,7 +119,7 @@ Feature: Faults
 def faults_repo(repo: Path) -> None:
     (repo / "steps/faults.py").write_text(STEPS)
     (repo / "features/faults.dsl").write_text(FEATURE)
-    (repo / "data").mkdir()
+    (repo / "data").mkdir(exist_ok=True)
     (repo / "data/numbers.jsonl").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(6)))
 
 
