@@ -78,7 +78,7 @@ def make_repo(base: Path) -> Path:
     (repo / "contracts/reading.yaml").write_text(CONTRACT)
     (repo / "steps/bench.py").write_text(STEP)
     (repo / "features/bench.dsl").write_text(FEATURE)
-    (repo / "data").mkdir()
+    (repo / "data").mkdir(exist_ok=True)
     return repo
 
 
@@ -165,6 +165,7 @@ def main() -> None:
                     "single_records_per_s": n / single_s,
                     "ratio": single_s / slices_s,
                     "slice_peak_rss_kb": {s.id: s.max_rss_kb for s in result.slices},
+                    "slice_cpu_seconds": {s.id: s.cpu_seconds for s in result.slices},
                     "single_peak_rss_kb": single_kb,
                 }
             )
@@ -179,6 +180,10 @@ def main() -> None:
             f"{r['records']:>11,} {r['slices_records_per_s']:>13,.0f} "
             f"{r['single_records_per_s']:>13,.0f} {r['ratio']:>5.2f}x  {rss}"
         )
+    print("CPU seconds per slice (where the pipeline's work goes):")
+    for r in rows:
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in r["slice_cpu_seconds"].items())
+        print(f"{r['records']:>11,}  {cpu}  (single process: {r['single_s']:.1f} s)")
     out = ROOT / "bench" / "results" / "throughput.json"
     out.write_text(
         json.dumps(

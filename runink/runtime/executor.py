@@ -53,6 +53,7 @@ class SliceStatus:
     sent: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     max_rss_kb: int = 0
+    cpu_seconds: float = 0.0
     exit_code: int | None = None
     error: str | None = None
     traceback: str | None = None
@@ -332,6 +333,7 @@ def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
     status.state = str(message["state"])
     status.seconds = float(message.get("seconds", 0.0))
     status.max_rss_kb = int(message.get("max_rss_kb", 0))
+    status.cpu_seconds = float(message.get("cpu_seconds", 0.0))
     status.counts = {
         k: int(message.get(k, 0))
         for k in ("in", "out", "dlq", "filtered", "consumed", "routed_dlq")

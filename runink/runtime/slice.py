@@ -51,7 +51,7 @@ class Reporter:
             "state": state,
             "seconds": round(time.monotonic() - self.started, 6),
             "sent": self.sent,
-            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            **_usage(),
             **self.counts,
             **extra,
         }
@@ -70,6 +70,11 @@ class Reporter:
             self.last = time.monotonic()
             self.reported = dict(self.counts)
             self.send("running")
+
+
+def _usage() -> dict[str, Any]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"max_rss_kb": usage.ru_maxrss, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
 class Dlq:
