@@ -21,7 +21,7 @@ from runink.cli.output import (
 )
 from runink.compiler import Compiler, CompileResult, to_dot, to_mermaid
 from runink.findings import Findings, RuninkError
-from runink.repo import load_repo
+from runink.repo import RepoSnapshot, load_repo
 
 PATH_ARGUMENT = click.argument(
     "path", type=click.Path(file_okay=False, path_type=Path), default="."
@@ -35,7 +35,11 @@ SCENARIO_OPTION = click.option(
 )
 
 
-def _compile(path: Path, rev: str | None, feature: str | None, output: str) -> CompileResult:
+def load_and_compile(
+    path: Path, rev: str | None, feature: str | None, output: str
+) -> tuple[RepoSnapshot, CompileResult]:
+    """Read the repository once and compile it (or one feature); repository and
+    compile findings together. Exits 2 when there is no repository to read."""
     try:
         snapshot = load_repo(path, rev)
     except RuninkError as error:
@@ -43,7 +47,7 @@ def _compile(path: Path, rev: str | None, feature: str | None, output: str) -> C
     only = _feature_path(path, feature, [f.path for f in snapshot.features]) if feature else None
     result = Compiler().compile(snapshot, only=only)
     findings = Findings.of([*snapshot.findings, *result.findings])
-    return CompileResult(result.plans, findings, result.stats)
+    return snapshot, CompileResult(result.plans, findings, result.stats)
 
 
 def _feature_path(root: Path, given: str, known: list[str]) -> str:
@@ -78,7 +82,7 @@ def compile_command(
 
     Exit status: 0 when everything compiles, 1 on findings, 2 usage error.
     """
-    result = _compile(path, rev, feature, output)
+    _, result = load_and_compile(path, rev, feature, output)
     if out is not None:
         for plan in result.plans:
             target = out / f"{plan.pipeline}.json"
@@ -129,7 +133,7 @@ def compile_command(
 )
 def graph_command(path: Path, feature: str, rev: str | None, fmt: str) -> None:
     """Draw a feature's pipelines: source, steps, sinks and the DLQ."""
-    result = _compile(path, rev, feature, "text")
+    _, result = load_and_compile(path, rev, feature, "text")
     if result.findings.errors:
         emit_findings(result.findings, "text")
         raise SystemExit(EXIT_FINDINGS)

@@ -11,7 +11,7 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, _compile
+from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, load_and_compile
 from runink.cli.output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -20,7 +20,6 @@ from runink.cli.output import (
     emit_data,
     emit_findings,
 )
-from runink.repo import load_repo
 from runink.runtime.executor import Executor, RunResult, SliceStatus
 
 
@@ -93,7 +92,7 @@ def run_command(
     Exit status: 0 when every run succeeded, 1 when a run failed or the feature does
     not compile, 2 usage error.
     """
-    compiled = _compile(path, rev, feature, output)
+    snapshot, compiled = load_and_compile(path, rev, feature, output)
     if compiled.findings.errors:
         emit_findings(compiled.findings, output)
         raise SystemExit(EXIT_FINDINGS)
@@ -102,7 +101,6 @@ def run_command(
         names = ", ".join(repr(p.scenario) for p in compiled.plans)
         click.echo(f"runi: no scenario {name!r} in {feature}; scenarios: {names}", err=True)
         raise SystemExit(2)
-    snapshot = load_repo(path, rev)
     contracts = {c.id: c.document for c in snapshot.contracts}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: list[RunResult] = []

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, SCENARIO_OPTION, _compile
+from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, SCENARIO_OPTION, load_and_compile
 from runink.cli.output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -18,7 +18,6 @@ from runink.cli.output import (
     emit_data,
     emit_findings,
 )
-from runink.repo import load_repo
 from runink.runtime.golden import Diff, GoldenResult, run_golden, update_golden
 
 
@@ -83,11 +82,10 @@ def test_command(
 
     Exit status: 0 when every golden test passes, 1 otherwise, 2 usage error.
     """
-    compiled = _compile(path, rev, feature, output)
+    snapshot, compiled = load_and_compile(path, rev, feature, output)
     if compiled.findings.errors:
         emit_findings(compiled.findings, output)
         raise SystemExit(EXIT_FINDINGS)
-    snapshot = load_repo(path, rev)
     plans = [p for p in compiled.plans if p.golden]
     results = [run_golden(p, snapshot, path.resolve()) for p in plans]
     if update:
