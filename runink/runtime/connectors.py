@@ -15,11 +15,12 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
 from runink.contracts.model import Contract
+from runink.runtime.framing import Batch, only_objects, parse_lines
 from runink.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
 
 Record = dict[str, Any]
@@ -51,42 +52,42 @@ def read_source(
     data_dir: Path,
     batch_size: int,
     stopping: Callable[[], bool] = lambda: False,
-) -> Iterator[tuple[list[Record], list[Rejected]]]:
+) -> Iterator[tuple[Batch, list[Rejected]]]:
     """Batches of records (and rejected input) from source URI ``text``.
 
     ``dir://`` sources stream until ``stopping()`` is true; the others end with their input.
     """
     uri = parse_uri(text, SOURCE_SCHEMES)
     if uri.scheme == "stdin":
-        yield from _jsonl(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), batch_size)
+        yield from _jsonl(_blocks(cast(io.BufferedIOBase, sys.stdin.buffer)), batch_size)
         return
     if uri.scheme == "dir":
         from runink.runtime.streams import new_lines
 
         pattern_path = resolve(data_dir, uri)
         for chunk in new_lines(pattern_path.parent, pattern_path.name, stopping):
-            text = chunk.decode("utf-8", errors="surrogateescape")
-            yield from _jsonl(io.StringIO(text), batch_size)
+            yield from _jsonl(iter((chunk,)), batch_size)
         return
     path = resolve(data_dir, uri)
     if not (path.is_file() or path.is_fifo()):
         raise ConnectorError(f"source {path} does not exist")
     if uri.scheme == "jsonl":
-        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
-            yield from _jsonl(handle, batch_size)
+        with path.open("rb") as handle:
+            yield from _jsonl(_blocks(handle), batch_size)
     elif uri.scheme == "csv":
         with path.open(encoding="utf-8", newline="") as handle:
-            yield from _csv(handle, batch_size)
+            for records, rejected in _csv(handle, batch_size):
+                yield Batch.of_records(records), rejected
     elif uri.scheme == "duckdb":
         from runink.runtime.duckdb_io import read_table
 
         for batch in read_table(path, uri.fragment or "", batch_size):
-            yield batch, []
+            yield Batch.of_records(batch), []
     elif uri.scheme == "parquet":
         import pyarrow.parquet as pq
 
         for record_batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            yield record_batch.to_pylist(), []
+            yield Batch.of_records(record_batch.to_pylist()), []
     else:
         raise ConnectorError(
             f"{uri.scheme}:// sources are not available in this version of runi run "
@@ -94,31 +95,61 @@ def read_source(
         )
 
 
-def _jsonl(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:
+def _blocks(handle: io.BufferedIOBase, size: int = 1 << 20) -> Iterator[bytes]:
+    """What is there to read, up to ``size`` bytes at a time (a pipe does not wait to fill)."""
+    while block := handle.read1(size):
+        yield block
+
+
+def _jsonl(blocks: Iterator[bytes], batch_size: int) -> Iterator[tuple[Batch, list[Rejected]]]:
+    """JSON lines in batches; the lines themselves travel on, unparsed by anyone else.
+
+    Each batch is parsed once, whole, to prove every line is a JSON object; only a batch
+    that fails is parsed line by line to find, and reject, the lines at fault.
+    """
+    pending: list[bytes] = []
+    number = 1  # line number of pending[0]
+    carry = b""
+    for block in blocks:
+        lines = (carry + block).split(b"\n")
+        carry = lines.pop()
+        pending.extend(lines)
+        while len(pending) >= batch_size:
+            yield _checked(pending[:batch_size], number)
+            del pending[:batch_size]
+            number += batch_size
+    if carry:
+        pending.append(carry)
+    if pending:
+        yield _checked(pending, number)
+
+
+def _checked(lines: list[bytes], first: int) -> tuple[Batch, list[Rejected]]:
+    try:
+        values = parse_lines(lines)
+    except orjson.JSONDecodeError:
+        values = None
+    if values is not None and only_objects(values):
+        return Batch(len(lines), lines=lines, records=values), []
+    kept: list[bytes] = []
     records: list[Record] = []
     rejected: list[Rejected] = []
-    for number, line in enumerate(handle, start=1):
+    for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
+        raw = line.decode("utf-8", "replace").rstrip("\r")
         try:
-            value = orjson.loads(line.encode("utf-8", "surrogateescape"))
+            value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            rejected.append(Rejected(line.rstrip("\n"), f"line {number}: not JSON: {exc.msg}"))
+            rejected.append(Rejected(raw, f"line {number}: not JSON: {exc.msg}"))
+            continue
+        if type(value) is dict:
+            kept.append(line)
+            records.append(value)
         else:
-            if isinstance(value, dict):
-                records.append(value)
-            else:
-                rejected.append(
-                    Rejected(
-                        line.rstrip("\n"),
-                        f"line {number}: a JSON {type(value).__name__}, not an object",
-                    )
-                )
-        if len(records) + len(rejected) >= batch_size:
-            yield records, rejected
-            records, rejected = [], []
-    if records or rejected:
-        yield records, rejected
+            kind = type(value).__name__
+            rejected.append(Rejected(raw, f"line {number}: a JSON {kind}, not an object"))
+    return Batch(len(kept), lines=kept, records=records), rejected
 
 
 def _csv(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:
@@ -138,7 +169,7 @@ def _csv(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Reje
 
 
 class Sink(Protocol):
-    def write(self, records: list[Record]) -> None: ...
+    def write(self, batch: Batch) -> None: ...
 
     def commit(self) -> None: ...
 
@@ -161,16 +192,19 @@ class FileSink:
         self.handle = self.partial.open("ab" if stream else "wb")
         self.columns: list[str] | None = None
 
-    def write(self, records: list[Record]) -> None:
-        self._write(records)
+    def write(self, batch: Batch) -> None:
+        self._write(batch)
         if self.stream:
             self.handle.flush()
             os.fsync(self.handle.fileno())
 
-    def _write(self, records: list[Record]) -> None:
-        if self.scheme == "jsonl":
-            self.handle.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    def _write(self, batch: Batch) -> None:
+        if not batch.count:
             return
+        if self.scheme == "jsonl":  # the lines as they travelled: nothing to re-encode
+            self.handle.write(batch.payload() + b"\n")
+            return
+        records = batch.records()
         text = io.StringIO()
         if self.columns is None:
             self.columns = list(dict.fromkeys(k for r in records for k in r))
@@ -206,9 +240,10 @@ class ParquetSink:
         self.writer: Any = None
         self.schema: Any = None
 
-    def write(self, records: list[Record]) -> None:
+    def write(self, batch: Batch) -> None:
         import pyarrow as pa
 
+        records = batch.records()
         if not records:
             return
         if self.writer is None:
@@ -236,8 +271,9 @@ class ParquetSink:
 
 
 class StdoutSink:
-    def write(self, records: list[Record]) -> None:
-        sys.stdout.buffer.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    def write(self, batch: Batch) -> None:
+        if batch.count:
+            sys.stdout.buffer.write(batch.payload() + b"\n")
 
     def commit(self) -> None:
         sys.stdout.flush()

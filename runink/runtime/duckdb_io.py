@@ -23,6 +23,7 @@ import orjson
 import pyarrow as pa
 
 from runink.contracts.model import Contract
+from runink.runtime.framing import Batch
 
 Record = dict[str, Any]
 LOCK_WAIT_SECONDS = 60.0
@@ -139,7 +140,8 @@ class DuckDBSink:
         self.columns = {c: t for c, t in self.columns.items() if c in existing}
         return con
 
-    def write(self, records: list[Record]) -> None:
+    def write(self, batch: Batch) -> None:
+        records = batch.records()
         if not records:
             return
         if self.con is None:

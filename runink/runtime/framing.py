@@ -1,8 +1,14 @@
 """Framing: how record batches travel between slices. Nothing else knows the bytes.
 
-The codec is orjson (a batch is one JSON array), chosen by measurement:
+A batch is JSON lines: one orjson-compatible JSON object per line, lines joined by
+``\n`` (JSON text never holds a raw newline). orjson was chosen by measurement:
 ``bench/framing.py`` put it at ~1.2M records/s through a pipe against ~0.7M for
-Arrow IPC and msgpack on ~100-byte records (bench/results/framing.json).
+Arrow IPC and msgpack on ~100-byte records (bench/results/framing.json). Lines,
+rather than one JSON array, let a batch travel without being re-encoded: a jsonl
+source ships the lines it read, a step that only selects records (ValidateContract,
+Filter) forwards the lines of those it keeps, and a jsonl sink writes them as they
+came. :class:`Batch` decodes lazily, so a slice that never looks at records never
+pays for them (bench/throughput.py).
 
 A stream is a sequence of frames ``kind (1 byte) | length (4 bytes, LE) | payload``:
 BATCH frames carry records; one END frame closes the stream with the number of
@@ -49,23 +55,121 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def encode_batch(records: Sequence[Record]) -> bytes:
-    """One BATCH frame's payload."""
+def encode_record(record: Record) -> bytes:
+    """One record as one line of a batch (no newline)."""
     try:
-        return orjson.dumps(records, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(record, default=_default, option=orjson.OPT_NON_STR_KEYS)
     except TypeError as exc:  # orjson names the type: "Type is not JSON serializable: X"
         raise FramingError(f"a record holds a value slices cannot exchange ({exc})") from None
 
 
+def encode_batch(records: Sequence[Record]) -> bytes:
+    """One BATCH frame's payload."""
+    return b"\n".join(map(encode_record, records))
+
+
 def decode_batch(payload: bytes) -> list[Record]:
     """Records from one BATCH frame's payload."""
+    if not payload:
+        return []
     try:
-        records = orjson.loads(payload)
+        # One parse of the whole batch: several times cheaper than a loads() per line.
+        records = orjson.loads(b"[" + payload.replace(b"\n", b",") + b"]")
     except orjson.JSONDecodeError as exc:
         raise FramingError(f"corrupt batch: {exc}") from None
-    if not isinstance(records, list):
-        raise FramingError("corrupt batch: not a list of records")
-    return records
+    if not only_objects(records):
+        raise FramingError("corrupt batch: a line is not a JSON object")
+    return records  # type: ignore[no-any-return]
+
+
+def parse_lines(lines: Sequence[bytes]) -> list[Any]:
+    """Parse JSON lines at once; raises orjson.JSONDecodeError if any line is not JSON."""
+    return orjson.loads(b"[" + b",".join(lines) + b"]")  # type: ignore[no-any-return]
+
+
+def only_objects(values: list[Any]) -> bool:
+    """Whether every value is a dict (at C speed: a source checks every record with it)."""
+    return not values or set(map(type, values)) == {dict}
+
+
+class Batch:
+    """Records in transit: raw JSON lines or decoded records, each made from the other
+    only when asked for (a slice that forwards lines never decodes them)."""
+
+    __slots__ = ("_lines", "_payload", "_records", "count")
+
+    def __init__(
+        self,
+        count: int,
+        payload: bytes | None = None,
+        lines: list[bytes] | None = None,
+        records: list[Record] | None = None,
+    ) -> None:
+        self.count = count
+        self._payload = payload
+        self._lines = lines
+        self._records = records
+
+    @classmethod
+    def of_records(cls, records: list[Record]) -> Batch:
+        return cls(len(records), records=records)
+
+    @classmethod
+    def of_lines(cls, lines: list[bytes]) -> Batch:
+        """Lines already known to be JSON objects (a source checked them)."""
+        return cls(len(lines), lines=lines)
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> Batch:
+        return cls(payload.count(b"\n") + 1 if payload else 0, payload=payload)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records())
+
+    def records(self) -> list[Record]:
+        """The decoded records (decoded once; callers may change them in place only if
+        they send them on with :meth:`of_records`, never with :meth:`select`)."""
+        if self._records is None:
+            self._records = decode_batch(self.payload())
+        return self._records
+
+    def payload(self) -> bytes:
+        if self._payload is None:
+            if self._lines is not None:
+                self._payload = b"\n".join(self._lines)
+            else:
+                self._payload = encode_batch(self._records or [])
+        return self._payload
+
+    def lines(self) -> list[bytes]:
+        if self._lines is None:
+            if self._payload is not None:
+                self._lines = self._payload.split(b"\n") if self._payload else []
+            else:
+                self._lines = list(map(encode_record, self._records or []))
+        return self._lines
+
+    def select(self, chosen: list[Record]) -> Batch:
+        """A batch of ``chosen``, records taken unchanged from this batch, that keeps
+        their original lines: a selecting step forwards bytes, it does not re-encode."""
+        records = self.records()
+        same = len(chosen) == len(records)
+        if same and all(a is b for a, b in zip(chosen, records, strict=True)):
+            return self
+        if self._payload is None and self._lines is None:
+            return Batch.of_records(chosen)
+        where = {id(r): i for i, r in enumerate(records)}
+        lines = self.lines()
+        picked = []
+        for record in chosen:
+            i = where.get(id(record))
+            if i is None:  # not one of ours after all: encode them all
+                return Batch.of_records(chosen)
+            picked.append(lines[i])
+        return Batch(len(picked), lines=picked, records=chosen)
 
 
 def set_pipe_size(fd: int, size: int = DEFAULT_PIPE_BYTES) -> int:
@@ -85,22 +189,25 @@ class FrameWriter:
         self.records = 0
         self.closed = False
 
-    def write(self, records: Sequence[Record]) -> None:
-        """Send ``records`` (split into several frames if they would not fit in one)."""
-        if not records:
+    def write(self, batch: Batch | Sequence[Record]) -> None:
+        """Send a batch (split into several frames if it would not fit in one)."""
+        if not isinstance(batch, Batch):
+            batch = Batch.of_records(list(batch))
+        if not batch.count:
             return
-        payload = encode_batch(records)
+        payload = batch.payload()
         if len(payload) > MAX_FRAME_BYTES:
-            if len(records) == 1:
+            if batch.count == 1:
                 raise FramingError(
                     f"one record is {len(payload)} bytes; the limit is {MAX_FRAME_BYTES}"
                 )
-            half = len(records) // 2
-            self.write(records[:half])
-            self.write(records[half:])
+            lines = batch.lines()
+            half = len(lines) // 2
+            self.write(Batch.of_lines(lines[:half]))
+            self.write(Batch.of_lines(lines[half:]))
             return
         self._frame(BATCH, payload)
-        self.records += len(records)
+        self.records += batch.count
 
     def end(self) -> None:
         """Close the stream: an END frame with the count, then the descriptor."""
@@ -132,10 +239,10 @@ class FrameReader:
     def ended(self) -> bool:
         return self.decoder.ended
 
-    def __iter__(self) -> Iterator[list[Record]]:
+    def __iter__(self) -> Iterator[Batch]:
         return self.batches()
 
-    def batches(self) -> Iterator[list[Record]]:
+    def batches(self) -> Iterator[Batch]:
         """Every batch, in order; raises TruncatedStream if the writer never ended it."""
         try:
             while not self.decoder.ended:
@@ -155,10 +262,10 @@ class Decoder:
         self.records = 0
         self.ended = False
 
-    def feed(self, data: bytes) -> list[list[Record]]:
+    def feed(self, data: bytes) -> list[Batch]:
         """Batches completed by ``data``; raises FramingError on a malformed stream."""
         self.buffer += data
-        batches: list[list[Record]] = []
+        batches: list[Batch] = []
         while len(self.buffer) >= _HEADER.size and not self.ended:
             kind, length = _HEADER.unpack_from(self.buffer)
             if length > MAX_FRAME_BYTES:
@@ -168,8 +275,8 @@ class Decoder:
             payload = bytes(self.buffer[_HEADER.size : _HEADER.size + length])
             del self.buffer[: _HEADER.size + length]
             if kind == BATCH:
-                batch = decode_batch(payload)
-                self.records += len(batch)
+                batch = Batch.of_payload(payload)
+                self.records += batch.count
                 batches.append(batch)
             elif kind == END:
                 sent = orjson.loads(payload).get("records")
@@ -190,7 +297,7 @@ class Decoder:
 
 def merge(
     fds: list[int], on_idle: Callable[[], None] | None = None, idle_seconds: float = 0.5
-) -> Iterator[list[Record]]:
+) -> Iterator[Batch]:
     """Batches from several streams as they arrive, until every stream has ended.
 
     Reading one input to its end before the next can deadlock a DAG whose branches

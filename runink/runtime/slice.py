@@ -24,7 +24,7 @@ import orjson
 
 from runink.contracts import contract_from_data
 from runink.runtime.connectors import open_sink, read_source
-from runink.runtime.framing import FrameWriter, merge
+from runink.runtime.framing import Batch, FrameWriter, merge
 from runink.runtime.spec import SliceSpec
 
 Record = dict[str, Any]
@@ -74,7 +74,17 @@ class Reporter:
 
 def _usage() -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"max_rss_kb": usage.ru_maxrss, "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
+    return {"max_rss_kb": _peak_rss_kb(), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}
+
+
+def _peak_rss_kb() -> int:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries the forking parent's
+    peak over exec into it, so every slice would report its supervisor's size."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class Dlq:
@@ -124,22 +134,22 @@ class Outputs:
                 test = _tester(expr, now)
             self.writers.append((FrameWriter(output.fd), output.target, test))
 
-    def write(self, records: list[Record]) -> list[tuple[Record, str]]:
-        """Send records on; returns (record, reason) for those a ``when=`` could not judge."""
+    def write(self, batch: Batch) -> list[tuple[Record, str]]:
+        """Send a batch on; returns (record, reason) for those a ``when=`` could not judge."""
         failed: list[tuple[Record, str]] = []
         for writer, target, test in self.writers:
             if test is None:
-                writer.write(records)
-                self.sent[target] = self.sent.get(target, 0) + len(records)
+                writer.write(batch)
+                self.sent[target] = self.sent.get(target, 0) + batch.count
                 continue
             chosen = []
-            for record in records:
+            for record in batch.records():
                 try:
                     if test(record):
                         chosen.append(record)
                 except Exception as exc:  # the record goes to the DLQ with the reason
                     failed.append((record, f"when= could not be evaluated: {exc}"))
-            writer.write(chosen)
+            writer.write(batch.select(chosen))
             self.sent[target] = self.sent.get(target, 0) + len(chosen)
         return failed
 
@@ -166,13 +176,13 @@ def run_source(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) ->
 
     batches = read_source(str(node["uri"]), Path(spec.data_dir), spec.batch_size, stopping)
     for records, rejected in batches:
-        report.counts["in"] += len(records) + len(rejected)
+        report.counts["in"] += records.count + len(rejected)
         dlq.send({"record": r.raw, "reason": r.reason, "step": "source"} for r in rejected)
         unrouted = outputs.write(records)
         dlq.send(
             ({"record": r, "reason": why, "step": "source"} for r, why in unrouted), "routed_dlq"
         )
-        report.counts["out"] += len(records)
+        report.counts["out"] += records.count
         report.progress()
 
 
@@ -181,22 +191,32 @@ def run_step(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> N
 
     impl = build_step(spec)
     name = str(spec.node["name"])
+    # A selecting step emits input records unchanged: their original lines go on.
+    selects = bool(getattr(impl, "passthrough", False))
     for batch in merge(list(spec.inputs), on_idle=report.flush):
-        outcome = impl.process(batch)
+        outcome = impl.process(batch.records())
         accounted = outcome.consumed + outcome.filtered + len(outcome.dlq)
-        if accounted != len(batch):
+        if accounted != batch.count:
             raise RuntimeError(
-                f"step {name} accounted for {accounted} of {len(batch)} records "
+                f"step {name} accounted for {accounted} of {batch.count} records "
                 f"(consumed {outcome.consumed}, filtered {outcome.filtered}, "
                 f"dlq {len(outcome.dlq)})"
             )
-        _emit(report, dlq, outputs, name, len(batch), outcome)
+        out = batch.select(outcome.records) if selects else Batch.of_records(outcome.records)
+        _emit(report, dlq, outputs, name, batch.count, outcome, out)
         report.progress()
-    _emit(report, dlq, outputs, name, 0, impl.flush())
+    final = impl.flush()
+    _emit(report, dlq, outputs, name, 0, final, Batch.of_records(final.records))
 
 
 def _emit(
-    report: Reporter, dlq: Dlq, outputs: Outputs, name: str, taken: int, outcome: Any
+    report: Reporter,
+    dlq: Dlq,
+    outputs: Outputs,
+    name: str,
+    taken: int,
+    outcome: Any,
+    out: Batch,
 ) -> None:
     report.counts["in"] += taken
     report.counts["consumed"] += outcome.consumed
@@ -211,9 +231,9 @@ def _emit(
         }
         for e in outcome.dlq
     )
-    unrouted = outputs.write(outcome.records)
+    unrouted = outputs.write(out)
     dlq.send(({"record": r, "reason": why, "step": name} for r, why in unrouted), "routed_dlq")
-    report.counts["out"] += len(outcome.records)
+    report.counts["out"] += out.count
 
 
 def run_sink(spec: SliceSpec, report: Reporter) -> None:
@@ -232,8 +252,8 @@ def run_sink(spec: SliceSpec, report: Reporter) -> None:
     try:
         for batch in merge(list(spec.inputs), on_idle=report.flush):
             sink.write(batch)
-            report.counts["in"] += len(batch)
-            report.counts["out"] += len(batch)
+            report.counts["in"] += batch.count
+            report.counts["out"] += batch.count
             report.progress()
     except BaseException:
         sink.abort()

@@ -194,6 +194,7 @@ class ValidateContract:
     """Records that break the contract go to the DLQ, with every violation named."""
 
     name = "ValidateContract"
+    passthrough = True  # emits input records unchanged: slices forward their bytes
 
     def __init__(self, params: Mapping[str, Any], ctx: StepContext) -> None:
         contract_id = str(params["contract"])
@@ -336,6 +337,7 @@ class Filter(_RecordStep):
     """
 
     name = "Filter"
+    passthrough = True  # emits input records unchanged: slices forward their bytes
 
     def __init__(self, params: Mapping[str, Any], ctx: StepContext) -> None:
         self.when = str(params["when"])
@@ -422,6 +424,7 @@ class Dedupe(_RecordStep):
     """
 
     name = "Dedupe"
+    passthrough = True  # emits input records unchanged: slices forward their bytes
 
     def __init__(self, params: Mapping[str, Any], ctx: StepContext) -> None:
         self.keys = tuple(str(k) for k in params["keys"])
@@ -750,6 +753,7 @@ class AssertStep(_RecordStep):
     """
 
     name = "Assert"
+    passthrough = True  # emits input records unchanged: slices forward their bytes
 
     def __init__(self, assertions: Sequence[AssertionLike | str], ctx: StepContext) -> None:
         compiled: list[CompiledExpr] = []

@@ -130,7 +130,12 @@ class StepOutcome:
 
 
 class StepImpl(Protocol):
-    """A step instance, built once per slice."""
+    """A step instance, built once per slice.
+
+    A step may declare ``passthrough = True`` when every record it emits is one of its
+    input records, unchanged (it only selects): the slice then forwards those records'
+    original bytes instead of encoding them again.
+    """
 
     @property
     def name(self) -> str:
@@ -325,7 +330,7 @@ class UserStep:
         # Any: the frames decode JSON, and a line that is not an object must reach the DLQ.
         records: list[Any] = batch
         for record in records:
-            if not isinstance(record, Mapping):
+            if type(record) is not dict and not isinstance(record, Mapping):
                 dlq.append(self._not_an_object(record))
                 continue
             try:

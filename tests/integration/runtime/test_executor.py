@@ -217,3 +217,39 @@ def test_parquet_out_and_back_in(example_repo: Path, tmp_path: Path) -> None:
     result = run(example_repo, copy_plan(example_repo, from_parquet), tmp_path / "b")
     assert result.ok and result.totals["read"] == 2500
     assert len((tmp_path / "b/out/all.jsonl").read_text().splitlines()) == 2500
+
+
+FILTERED = """@herd("finance")
+Feature: Copy
+  Scenario: Copy raw
+    @source("jsonl://data/raw.jsonl")
+    @step("Filter", when="record.n > 1")
+    @sink("jsonl://out/all.jsonl")
+"""
+
+
+def test_records_a_step_only_selects_reach_the_sink_byte_for_byte(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    # Key order, spacing and number spelling survive: a selecting step forwards the
+    # lines it was given, and nothing re-encodes them on the way.
+    lines = ['{"n": 1}', '{ "z": "last",  "n": 2.50 }', "", '{"n":3,"a":[1, 2]}']
+    write_input(example_repo, lines)
+    result = run(example_repo, copy_plan(example_repo, FILTERED), tmp_path / "run")
+    assert result.ok, result.to_dict()
+    assert (tmp_path / "run/out/all.jsonl").read_text().splitlines() == lines[1:2] + lines[3:]
+    assert result.totals == {"read": 3, "written": 2, "dlq": 0, "filtered": 1}
+
+
+def test_slices_report_their_own_peak_memory_not_their_supervisors(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    ballast = bytearray(300 * 1024 * 1024)  # the supervisor is big; its slices are not
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    write_input(example_repo, [json.dumps({"n": i}) for i in range(10)])
+    result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
+    assert result.ok
+    assert all(0 < (s.max_rss_kb or 0) < 200 * 1024 for s in result.slices), [
+        (s.id, s.max_rss_kb) for s in result.slices
+    ]
+    del ballast

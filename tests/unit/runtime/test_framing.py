@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from runink.runtime.framing import (
     MAX_FRAME_BYTES,
+    Batch,
     FrameReader,
     FrameWriter,
     FramingError,
@@ -177,3 +178,17 @@ def test_merge_detects_a_dead_writer() -> None:
         proc_a.wait(timeout=30)
         proc_b.kill()
         proc_b.wait(timeout=30)
+
+
+def test_a_selection_of_unchanged_records_keeps_their_original_lines() -> None:
+    batch = Batch.of_payload(b'{"a": 1}\n{ "a" : 2 }\n{"a":3}')
+    records = batch.records()
+    assert batch.select(records) is batch
+    assert batch.select([records[1]]).payload() == b'{ "a" : 2 }'
+    changed = {**records[0], "b": True}  # a new record is encoded, not looked up
+    assert batch.select([changed]).payload() == b'{"a":1,"b":true}'
+
+
+def test_a_batch_line_that_is_not_an_object_is_a_framing_error() -> None:
+    with pytest.raises(FramingError, match="not a JSON object"):
+        Batch.of_payload(b'{"a": 1}\n[1, 2]').records()
