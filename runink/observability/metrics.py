@@ -36,3 +36,21 @@ BARN_WRITES = Counter(
     "Commands applied that changed the store (one per new revision)",
     ["member"],
 )
+
+# Reconciler (reconciler/): one label set per controller, never per key.
+RECONCILE_TOTAL = Counter(
+    "runink_reconcile_total",
+    "Reconcile passes by controller and result (success, error, requeue)",
+    ["controller", "result"],
+)
+RECONCILE_DURATION = Histogram(
+    "runink_reconcile_duration_seconds",
+    "Time one reconcile pass took, by controller",
+    ["controller"],
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+)
+CONTROLLER_LEADER = Gauge(
+    "runink_controller_leader",
+    "1 while this server holds the controller lease (its controllers act), else 0",
+    ["identity"],
+)
