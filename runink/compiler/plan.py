@@ -137,8 +137,12 @@ class Plan:
 
     @property
     def hash(self) -> str:
-        """sha256 of the canonical content: equal plans, equal hashes."""
-        return hashlib.sha256(canonical_json(self.content())).hexdigest()
+        """sha256 of the canonical content without source positions: equal plans, equal
+        hashes, and a comment that moves a feature's lines changes no hash."""
+        content = self.content()
+        for item in (*content["nodes"], *content["assertions"]):
+            item.pop("position", None)
+        return hashlib.sha256(canonical_json(content)).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         data = self.content()

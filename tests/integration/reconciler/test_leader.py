@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from reconciler.leader import ControllerLease
 from runink.barn import RemoteBarn
-from tests.integration.barn.harness import Cluster
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def barn(tmp_path: Path) -> Iterator[RemoteBarn]:
-    cluster = Cluster(tmp_path, size=1)
-    try:
-        cluster.start_all()
-        cluster.wait_leader()
-        client = cluster.client()
-        yield client
-        client.close()
-    finally:
-        cluster.close()
 
 
 def test_only_one_server_leads_and_the_other_takes_over_when_it_stops(barn: RemoteBarn) -> None:

@@ -60,3 +60,12 @@ def test_a_removed_feature_leaves_the_cache(example_repo: Path) -> None:
     result = compiler.compile(load_repo(example_repo))
     assert not any("customers" in p.pipeline for p in result.plans)
     assert (result.stats.features, result.stats.reused) == (2, 2)
+
+
+def test_a_comment_that_moves_lines_keeps_every_plan_hash(example_repo: Path) -> None:
+    before = {p.pipeline: p.hash for p in Compiler().compile(load_repo(example_repo)).plans}
+    feature = example_repo / "features/orders.dsl"
+    feature.write_text("# owned by the orders team\n\n" + feature.read_text())
+    after = Compiler().compile(load_repo(example_repo)).plans
+    assert {p.pipeline: p.hash for p in after} == before
+    assert any(n.position.endswith(":8:5") for p in after for n in p.nodes)  # still precise
