@@ -10,13 +10,16 @@ PKGS := runink reconciler agent
 
 # Debian packages the tests need: git (repos), util-linux (namespaces), graphviz
 # (`runi graph` output is rendered with dot in a test), strace (Barn's durability
-# tests prove every acknowledged write was preceded by an fdatasync).
+# tests prove every acknowledged write was preceded by an fdatasync), bubblewrap
+# (bench/spawn.py compares against it), iproute2 (isolation tests run a server in a netns).
 system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v unshare >/dev/null || missing="$$missing util-linux"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v strace >/dev/null || missing="$$missing strace"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	$(PYTHON) -m ensurepip --version >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

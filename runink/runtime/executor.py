@@ -203,6 +203,8 @@ class Executor:
                     env=env,
                     cpu_millis=plan.resources.cpu_millis,
                     memory_bytes=plan.resources.memory_bytes,
+                    bind_ro=(str(repo_dir), str(data_dir)),
+                    bind_rw=(str(run_dir),),
                 )
                 processes[node["id"]] = self.spawner.spawn(launch)
                 statuses[node["id"]].state = "running"
@@ -226,7 +228,9 @@ class Executor:
                 code = process.wait()
                 status = statuses[node_id]
                 status.exit_code = code
-                if code != 0 and status.state not in ("failed", "cancelled"):
+                if code != 0 and process.exit_reason() == OOM_KILLED:
+                    status.state = status.error = OOM_KILLED
+                elif code != 0 and status.state not in (*FAILED, "cancelled"):
                     status.state = "failed"
                     status.error = status.error or _describe_exit(code)
             for fd in controls:
@@ -272,8 +276,8 @@ class Executor:
                     status = statuses[node_id]
                     if status.state not in TERMINAL:
                         # It died without a last word (SIGKILL, OOM, a crash).
-                        status.state = "failed"
                         status.error = _exit_reason(processes[node_id])
+                        status.state = OOM_KILLED if status.error == OOM_KILLED else "failed"
                     continue
                 buffers[node_id] += chunk
                 *lines, rest = bytes(buffers[node_id]).split(b"\n")
@@ -282,7 +286,7 @@ class Executor:
                     _apply(statuses[node_id], orjson.loads(line))
             if on_progress is not None:
                 on_progress(statuses)
-            if any(s.state == "failed" for s in statuses.values()):
+            if any(s.state in FAILED for s in statuses.values()):
                 for node_id, process in processes.items():
                     if statuses[node_id].state == "running":
                         process.kill()
@@ -331,14 +335,17 @@ class _Lineage:
 
 
 def _failed(statuses: Mapping[str, SliceStatus]) -> bool:
-    return any(s.state in ("failed", "running", "pending") for s in statuses.values())
+    return any(s.state in (*FAILED, "running", "pending") for s in statuses.values())
 
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+# A slice the cgroup OOM killer ended: its own state, not a generic failure.
+OOM_KILLED = "OOMKilled"
+FAILED = ("failed", OOM_KILLED)
+TERMINAL = ("succeeded", "failed", "cancelled", OOM_KILLED)
 
 
 def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
-    if status.state in ("failed", "cancelled"):
+    if status.state in (*FAILED, "cancelled"):
         return  # a report still in the pipe does not revive a stopped slice
     status.state = str(message["state"])
     status.seconds = float(message.get("seconds", 0.0))
@@ -356,9 +363,12 @@ def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
 
 def _exit_reason(process: SliceProcess) -> str:
     try:
-        return _describe_exit(process.wait(timeout=EXIT_GRACE_SECONDS))
+        code = process.wait(timeout=EXIT_GRACE_SECONDS)
     except Exception:  # still running although its control pipe closed
         return "closed its control channel without reporting"
+    if code != 0 and process.exit_reason() == OOM_KILLED:
+        return OOM_KILLED
+    return _describe_exit(code)
 
 
 def _describe_exit(code: int) -> str:

@@ -28,10 +28,20 @@ class SliceLaunch:
     env: Mapping[str, str] = field(default_factory=dict)
     cpu_millis: int | None = None
     memory_bytes: int | None = None
+    # For isolating spawners: a pids limit, and the directories the slice may see in its
+    # own mount namespace (read-only: repository, input data; writable: the run dir).
+    pids: int | None = None
+    bind_ro: tuple[str, ...] = ()
+    bind_rw: tuple[str, ...] = ()
 
 
 class SliceProcess(Protocol):
     pid: int
+
+    def exit_reason(self) -> str | None:
+        """Why the slice ended when the spawner knows better than its exit status
+        (``OOMKilled``); None otherwise."""
+        ...
 
     def poll(self) -> int | None: ...
 
@@ -71,9 +81,13 @@ class LocalProcess:
         with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(self.pid, signal.SIGKILL)
 
+    def exit_reason(self) -> str | None:
+        """A local slice has no cgroup: its exit status is all there is to know."""
+        return None
+
 
 class LocalSpawner:
-    """No isolation: for development and `runi run --isolation none`."""
+    """No isolation: for development and `runi run --no-isolation`."""
 
     def spawn(self, launch: SliceLaunch) -> LocalProcess:
         env = {

@@ -245,7 +245,7 @@ def test_slices_report_their_own_peak_memory_not_their_supervisors(
     example_repo: Path, tmp_path: Path
 ) -> None:
     ballast = bytearray(300 * 1024 * 1024)  # the supervisor is big; its slices are not
-    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    ballast[::4096] = b"x" * len(ballast[::4096])
     write_input(example_repo, [json.dumps({"n": i}) for i in range(10)])
     result = run(example_repo, copy_plan(example_repo), tmp_path / "run")
     assert result.ok
