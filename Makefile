@@ -50,6 +50,19 @@ demo: $(STAMP)
 	@echo "== runi run: the trade pipeline on its golden input (DuckDB warehouse, DLQ, lineage)"
 	$(BIN)/runi run example-repo --scenario features/trades.dsl --name "Validate trades" \
 	  --input jsonl://golden/trades/validate/input.jsonl --run-dir .demo/run
+	@echo "== runi audit: a prepared branch (trade contract allows JPY, no major bump) against main"
+	rm -rf .demo/audit-repo && mkdir -p .demo && cp -r example-repo .demo/audit-repo
+	cd .demo/audit-repo && git init -q -b main && git add -A \
+	  && git -c user.name=demo -c user.email=demo@runink.dev commit -q -m base \
+	  && git checkout -q -b allow-jpy \
+	  && sed -i 's/^          - {value: GBP}$$/          - {value: GBP}\n          - {value: JPY}/' contracts/trade.yaml \
+	  && git -c user.name=demo -c user.email=demo@runink.dev commit -q -am "trade: allow JPY"
+	$(BIN)/runi audit .demo/audit-repo --base main --head allow-jpy; status=$$?; \
+	  [ $$status -eq 1 ] && echo "(exit 1 as expected: breaking change without a major version bump)"
+	@echo "== runi audit: the same branch after raising the contract's major version"
+	cd .demo/audit-repo && sed -i 's/^version: 2.1.0$$/version: 3.0.0/' contracts/trade.yaml \
+	  && git -c user.name=demo -c user.email=demo@runink.dev commit -q -am "trade v3"
+	$(BIN)/runi audit .demo/audit-repo --base main --head allow-jpy
 	@echo "wrote .demo/plans/, .demo/trades.dot, .demo/junit.xml and .demo/run/ (run.json, dlq/, lineage/)"
 
 lint: $(STAMP)

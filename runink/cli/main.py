@@ -9,13 +9,22 @@ import sys
 import click
 
 from runink import __version__
+from runink.cli.audit import audit_command
 from runink.cli.barn import barn
 from runink.cli.compile import compile_command, graph_command
+from runink.cli.contract import contract
+from runink.cli.doctor import doctor_command
+from runink.cli.hook import hook
+from runink.cli.init import init_command
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
+from runink.cli.pki import pki_group
 from runink.cli.run import run_command
+from runink.cli.secret import secret_group
+from runink.cli.status import status_command
 from runink.cli.synth import synth_command
 from runink.cli.test import test_command
+from runink.cli.token import token_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +44,15 @@ cli.add_command(run_command)
 cli.add_command(test_command)
 cli.add_command(synth_command)
 cli.add_command(barn)
+cli.add_command(doctor_command)
+cli.add_command(status_command)
+cli.add_command(secret_group)
+cli.add_command(token_group)
+cli.add_command(pki_group)
+cli.add_command(audit_command)
+cli.add_command(contract)
+cli.add_command(hook)
+cli.add_command(init_command)
 
 
 def main() -> None:

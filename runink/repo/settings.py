@@ -11,6 +11,7 @@ from runink.repo.sources import resolve_inside
 from runink.yamlpos import YamlDocument
 
 DEFAULT_LINEAGE_BRANCH = "runink/lineage"
+DEFAULT_BRANCH = "main"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class RepositorySettings:
     lineage_signing: str = "ssh"
     verify_mode: str = "none"
     allowed_signers: str | None = None
+    branch: str = DEFAULT_BRANCH
+    """The branch the controllers deploy from (the pre-receive hook audits pushes to it)."""
+    contract_perspective: str = "consumer"
+    """Whose view decides that a contract change is breaking: consumer or producer."""
     positions: Mapping[str, Position] = field(default_factory=dict)
 
     def position_of(self, key: str) -> Position:
@@ -79,6 +84,8 @@ def build_settings(doc: YamlDocument, sha: str) -> tuple[RepositorySettings, lis
         lineage_signing=str(lineage.get("signing", "ssh")),
         verify_mode=str(verify),
         allowed_signers=None if signers is None else str(signers),
+        branch=str(spec.get("branch", DEFAULT_BRANCH)),
+        contract_perspective=str((spec.get("contracts") or {}).get("perspective", "consumer")),
         positions={key: doc.position(("spec", key)) for key in spec},
     )
     return settings, findings
