@@ -54,3 +54,32 @@ CONTROLLER_LEADER = Gauge(
     "1 while this server holds the controller lease (its controllers act), else 0",
     ["identity"],
 )
+
+# Pipelines (reconciler/status.py): one series per pipeline, its labels its verdict.
+PIPELINE_INFO = Gauge(
+    "runink_pipeline_info",
+    "1 per pipeline; labels carry its desired/running revision, sync and health status",
+    ["herd", "pipeline", "revision", "sync_status", "health_status"],
+)
+
+# Node agent (agent/): slices by state, restarts, OOM kills, records per step.
+SLICES = Gauge(
+    "runink_slices",
+    "Slices of assigned pipelines on this node, by state",
+    ["herd", "node", "state"],
+)
+SLICE_RESTARTS = Counter(
+    "runink_slice_restarts_total",
+    "Slices restarted after their run failed (the run restarts with backoff)",
+    ["herd", "pipeline", "step", "node"],
+)
+SLICE_OOM_KILLS = Counter(
+    "runink_slice_oom_kills_total",
+    "Slices the cgroup OOM killer ended",
+    ["herd", "pipeline", "step", "node"],
+)
+RECORDS = Counter(
+    "runink_records_total",
+    "Records through each step of finished runs, by outcome (in, out, dlq, filtered...)",
+    ["herd", "pipeline", "step", "outcome"],
+)

@@ -1,0 +1,111 @@
+"""The embedded default's state directory: what `runi up` needs, made once, kept.
+
+``<data>/pki`` (CA, server, agent and client certificates, token key, KEK), the Barn
+secret and member config (ports chosen on first start and kept, so a restart finds
+its journal's peers), the metrics token and each source's webhook secret. Everything
+secret is mode 0600 and lives in the data dir, never in the repository's work tree.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from reconciler.server import ServerConfig
+from reconciler.source import SourceSpec
+from runink.api.pki import CA_CERT, KEK_FILE, SERVER_CERT, SERVER_KEY, TOKEN_KEY, init_pki
+from runink.api.secrets import load_kek
+from runink.api.server import ApiSettings, TlsFiles
+from runink.api.tokens import TokenVerifier, load_private_key
+from runink.barn import BarnConfig, MemberConfig
+
+LOCAL_NODE = "local"
+
+
+@dataclass(frozen=True)
+class Ports:
+    raft: int
+    barn: int
+    api: int
+    http: int
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _secret_file(path: Path, make: bytes) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(make)
+    return path.read_bytes()
+
+
+def ports(data_dir: Path) -> Ports:
+    """The ports of this data dir: chosen free on first use, then kept."""
+    path = data_dir / "ports.json"
+    if path.exists():
+        return Ports(**orjson.loads(path.read_bytes()))
+    chosen = Ports(*_free_ports(4))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(chosen.__dict__))
+    return chosen
+
+
+def embedded_config(
+    data_dir: Path, repo: Path, *, name: str = "local", resync: float = 30.0
+) -> ServerConfig:
+    """The server config of `runi up` for ``repo`` (creating the state it needs)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    pki = data_dir / "pki"
+    if not (pki / CA_CERT).exists():
+        init_pki(pki, agents=(LOCAL_NODE,), clients=("default",))
+    chosen = ports(data_dir)
+    barn_secret = _secret_file(data_dir / "barn.secret", secrets.token_bytes(32))
+    metrics_token = _secret_file(data_dir / "metrics.token", secrets.token_hex(24).encode())
+    hook_secret = _secret_file(
+        data_dir / "hooks" / f"{name}.secret", secrets.token_hex(24).encode()
+    )
+    key = load_private_key(pki / TOKEN_KEY)
+    return ServerConfig(
+        identity=f"server-{socket.gethostname()}",
+        barn=BarnConfig(
+            name="m0",
+            members=(MemberConfig("m0", f"127.0.0.1:{chosen.raft}", f"127.0.0.1:{chosen.barn}"),),
+            data_dir=data_dir / "barn",
+            secret=barn_secret,
+        ),
+        api=ApiSettings(
+            address=f"127.0.0.1:{chosen.api}",
+            tls=TlsFiles(
+                ca=(pki / CA_CERT).read_bytes(),
+                cert=(pki / SERVER_CERT).read_bytes(),
+                key=(pki / SERVER_KEY).read_bytes(),
+            ),
+            verifier=TokenVerifier(key.public_key()),
+            kek=load_kek(pki / KEK_FILE),
+        ),
+        sources=(SourceSpec(name, repo.resolve(), poll_interval=resync),),
+        http_address=("127.0.0.1", chosen.http),
+        metrics_token=metrics_token.decode(),
+        hook_secrets={name: hook_secret},
+        resync=resync,
+    )

@@ -1,0 +1,259 @@
+"""`runi server` as a library: a Barn member, the gRPC API and the controllers, wired.
+
+Controllers are fed from three directions: a Barn watch (any change to pipelines,
+herds, nodes, assignments, status or runs queues the controllers that care), the
+repository's refs (watchdog sees a commit land on a local repository at once), and
+the periodic resync (the polling fallback, with jitter). They act only while this
+server holds the controller lease. One HTTP port serves ``/metrics`` (bearer token)
+and ``POST /hooks/<source>`` (HMAC-SHA256 of the body with the source's secret, as
+GitHub signs webhooks): both authenticated, like every port Runink opens.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import git
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from reconciler.apply import ApplyController
+from reconciler.controller import Controller, Manager
+from reconciler.leader import ControllerLease
+from reconciler.scheduler import Scheduler
+from reconciler.source import DesiredStates, SourceController, SourceSpec
+from reconciler.status import StatusController
+from runink.api.server import ApiServer, ApiSettings
+from runink.barn import Barn, BarnConfig, BarnError
+
+log = logging.getLogger("runink.server")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `runi server` runs with."""
+
+    identity: str
+    barn: BarnConfig
+    api: ApiSettings
+    sources: tuple[SourceSpec, ...]
+    http_address: tuple[str, int] | None = None  # /metrics and /hooks; None: no HTTP port
+    metrics_token: str = field(default="", repr=False)
+    hook_secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    resync: float = 30.0
+    workers: int = 2
+
+
+class ControlPlane:
+    """A running server: ``start()``, then ``stop()`` (idempotent)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.barn: Barn | None = None
+        self.api: ApiServer | None = None
+        self.manager: Manager | None = None
+        self.lease: ControllerLease | None = None
+        self.http: ThreadingHTTPServer | None = None
+        self._observer: Any = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def api_address(self) -> str:
+        assert self.api is not None
+        return self.api.address
+
+    @property
+    def http_port(self) -> int:
+        assert self.http is not None
+        return int(self.http.server_address[1])
+
+    def start(self, leader_timeout: float = 30.0) -> ControlPlane:
+        config = self.config
+        self.barn = barn = Barn(config.barn)
+        barn.wait_for_leader(leader_timeout)
+        self.api = ApiServer(barn, config.api).start()
+        desired = DesiredStates()
+        source = SourceController(
+            barn, config.sources, desired, on_valid=lambda repo: self.enqueue("apply", repo)
+        )
+        controllers: list[Controller] = [
+            source,
+            ApplyController(barn, config.sources, desired),
+            Scheduler(barn),
+            StatusController(barn),
+        ]
+        self.lease = ControllerLease(barn, config.identity)
+        self.lease.step()  # lead at once when nobody else does
+        self.lease.start()
+        self.manager = Manager(
+            controllers, workers=config.workers, resync=config.resync, active=self.lease.is_leader
+        )
+        self.manager.start()
+        self._spawn(self._route_barn_events, "barn-router")
+        self._watch_refs()
+        if config.http_address is not None:
+            self._serve_http(config.http_address)
+        return self
+
+    def enqueue(self, controller: str, key: str) -> None:
+        if self.manager is not None:
+            self.manager.enqueue(controller, key)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5)
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        if self.manager is not None:
+            self.manager.stop()
+        if self.lease is not None:
+            self.lease.stop()
+        if self.api is not None:
+            self.api.stop()
+        for thread in self._threads:
+            thread.join(5)
+        if self.barn is not None:
+            self.barn.close()
+            self.barn = None
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # ------------------------------------------------------------ Barn events
+
+    def _route_barn_events(self) -> None:
+        """Queue the controllers a change concerns (level-triggered: keys only)."""
+        assert self.barn is not None
+        watch = self.barn.watch("/")
+        try:
+            while not self._stop.is_set():
+                try:
+                    response = watch.get(timeout=0.5)
+                except BarnError:  # compacted or lost: resync covers the gap
+                    watch = self.barn.watch("/")
+                    if self.manager is not None:
+                        self.manager.resync_all()
+                    continue
+                if response is None:
+                    continue
+                for event in response.events:
+                    self._route(event.kv.key)
+        finally:
+            watch.cancel()
+
+    def _route(self, key: str) -> None:
+        parts = key.split("/")
+        kind = parts[1] if len(parts) > 1 else ""
+        if kind == "pipelines" and len(parts) == 5:
+            pipeline = "/".join(parts[2:])
+            self.enqueue("scheduler", pipeline)
+            self.enqueue("status", pipeline)
+        elif kind in ("status", "runs") and len(parts) >= 5:
+            self.enqueue("status", "/".join(parts[2:5]))
+        elif kind == "assignments" and len(parts) == 6:
+            self.enqueue("status", "/".join(parts[3:6]))
+        elif kind in ("nodes", "herds") and self.manager is not None:
+            # A node came or went, a herd's quota or placement changed: place again.
+            for name in ("scheduler", "status"):
+                running = self.manager.queue(name)
+                for pipeline_key in _pipelines(self):
+                    running.add(pipeline_key)
+
+    # ------------------------------------------------------------ refs
+
+    def _watch_refs(self) -> None:
+        observer = Observer()
+        for spec in self.config.sources:
+            try:
+                git_dir = Path(git.Repo(spec.path).git_dir)
+            except (git.GitError, OSError) as exc:
+                log.warning("not watching %s: %s (polling only)", spec.path, exc)
+                continue
+            handler = _RefsChanged(functools.partial(self.enqueue, "source", spec.name))
+            observer.schedule(handler, str(git_dir), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    # ------------------------------------------------------------ HTTP
+
+    def _serve_http(self, address: tuple[str, int]) -> None:
+        plane = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/metrics":
+                    self._reply(404, b"not found\n")
+                elif not _bearer_ok(self.headers.get("Authorization", ""), plane):
+                    self._reply(401, b"a bearer token is required\n")
+                else:
+                    self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
+
+            def do_POST(self) -> None:
+                name = self.path.removeprefix("/hooks/")
+                secret = plane.config.hook_secrets.get(name)
+                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                body = self.rfile.read(length)
+                if not self.path.startswith("/hooks/") or secret is None:
+                    self._reply(404, b"no such hook\n")
+                    return
+                given = self.headers.get("X-Runink-Signature", "")
+                expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(given, expected):
+                    self._reply(401, b"bad signature\n")
+                    return
+                plane.enqueue("source", name)
+                self._reply(202, b"queued\n")
+
+            def _reply(self, code: int, body: bytes, kind: str = "text/plain") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("http: " + format, *args)
+
+        self.http = ThreadingHTTPServer(address, Handler)
+        self._spawn(self.http.serve_forever, "http")
+
+
+class _RefsChanged(FileSystemEventHandler):
+    """A commit, push or fetch moved a ref: look at the source again."""
+
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self.notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        path = str(event.src_path)
+        if "/refs/" in path or path.endswith(("packed-refs", "HEAD")):
+            self.notify()
+
+
+def _bearer_ok(header: str, plane: ControlPlane) -> bool:
+    token = plane.config.metrics_token
+    given = header.removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def _pipelines(plane: ControlPlane) -> list[str]:
+    if plane.barn is None:
+        return []
+    return ["/".join(kv.key.split("/")[2:]) for kv in plane.barn.range("/pipelines/").kvs]
