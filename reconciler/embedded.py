@@ -105,7 +105,7 @@ def embedded_config(
         ),
         sources=(SourceSpec(name, repo.resolve(), poll_interval=resync),),
         http_address=("127.0.0.1", chosen.http),
-        metrics_token=metrics_token.decode(),
-        hook_secrets={name: hook_secret},
+        metrics_token=metrics_token.decode().strip(),
+        hook_secrets={name: hook_secret.strip()},
         resync=resync,
     )

@@ -213,9 +213,8 @@ class ControlPlane:
                 if not self.path.startswith("/hooks/") or secret is None:
                     self._reply(404, b"no such hook\n")
                     return
-                given = self.headers.get("X-Runink-Signature", "")
-                expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(given, expected):
+                given = self.headers.get(SIGNATURE_HEADER, "")
+                if not hmac.compare_digest(given, hook_signature(secret, body)):
                     self._reply(401, b"bad signature\n")
                     return
                 plane.enqueue("source", name)
@@ -233,6 +232,14 @@ class ControlPlane:
 
         self.http = ThreadingHTTPServer(address, Handler)
         self._spawn(self.http.serve_forever, "http")
+
+
+SIGNATURE_HEADER = "X-Runink-Signature"
+
+
+def hook_signature(secret: bytes, body: bytes) -> str:
+    """The ``X-Runink-Signature`` of a webhook body: ``sha256=<HMAC-SHA256 hex>``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 class _RefsChanged(FileSystemEventHandler):

@@ -9,6 +9,7 @@ import sys
 import click
 
 from runink import __version__
+from runink.cli.agent import agent_command
 from runink.cli.audit import audit_command
 from runink.cli.barn import barn
 from runink.cli.compile import compile_command, graph_command
@@ -21,6 +22,7 @@ from runink.cli.output import EXIT_USAGE
 from runink.cli.pki import pki_group
 from runink.cli.run import run_command
 from runink.cli.secret import secret_group
+from runink.cli.server import server_command
 from runink.cli.status import status_command
 from runink.cli.synth import synth_command
 from runink.cli.test import test_command
@@ -38,6 +40,7 @@ def cli() -> None:
 
 
 cli.add_command(lint_command)
+cli.add_command(agent_command)
 cli.add_command(compile_command)
 cli.add_command(graph_command)
 cli.add_command(run_command)
@@ -53,6 +56,7 @@ cli.add_command(audit_command)
 cli.add_command(contract)
 cli.add_command(hook)
 cli.add_command(init_command)
+cli.add_command(server_command)
 
 
 def main() -> None:

@@ -1,0 +1,104 @@
+"""``runi server``: a Barn member, the gRPC API and the controllers for one repository."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from reconciler.embedded import embedded_config
+from reconciler.server import ControlPlane, ServerConfig
+from runink.cli.output import EXIT_OK, EXIT_USAGE, console
+
+
+def default_data_dir(name: str) -> Path:
+    """``$XDG_STATE_HOME/runink/<name>`` (state never lives in the repository)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "runink" / name
+
+
+def check_data_dir(data_dir: Path, repo: Path) -> None:
+    """Refuse a data dir inside the repository: its state would show up in git."""
+    if data_dir.resolve().is_relative_to(repo.resolve()):
+        raise click.UsageError(
+            f"--data-dir {data_dir} is inside the repository {repo}: Runink keeps its state "
+            "(journal, keys, tokens) outside the work tree; choose another directory"
+        )
+
+
+def print_endpoints(config: ServerConfig, plane: ControlPlane, data_dir: Path) -> None:
+    out = console(stderr=True)
+    pki = data_dir / "pki"
+    out.print(f"runi: API (gRPC, mTLS)  {plane.api_address}   CA {pki / 'ca.crt'}")
+    if config.http_address is not None:
+        base = f"http://127.0.0.1:{plane.http_port}"
+        token = data_dir / "metrics.token"
+        out.print(f"runi: metrics          {base}/metrics  (bearer token in {token})")
+        for name in config.hook_secrets:
+            out.print(
+                f"runi: webhook          {base}/hooks/{name}  (HMAC secret in "
+                f"{data_dir}/hooks/{name}.secret)"
+            )
+    out.print(
+        "runi: try              runi status --server "
+        f"{plane.api_address} --ca {pki / 'ca.crt'} --token "
+        f"$(runi token mint --herd HERD --role viewer --key {pki / 'token.key'})"
+    )
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop.wait(1.0):
+        pass
+
+
+@click.command("server")
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the Barn journal, PKI and tokens live (default: $XDG_STATE_HOME/runink/NAME).",
+)
+@click.option("--name", default="local", show_default=True, help="The source's name.")
+@click.option(
+    "--resync",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between polls of the repository and full resyncs (a fallback: commits "
+    "to a local repository are seen at once).",
+)
+def server_command(repo: Path, data_dir: Path | None, name: str, resync: float) -> None:
+    """Serve REPO: Barn, the API and the controllers, until Ctrl-C.
+
+    Commits to REPO's tracked branch are validated, compiled and applied as they land;
+    agents (runi agent) run what the scheduler places on them.
+    """
+    data_dir = data_dir or default_data_dir(name)
+    check_data_dir(data_dir, repo)
+    config = embedded_config(data_dir, repo, name=name, resync=resync)
+    plane = ControlPlane(config)
+    try:
+        plane.start()
+    except Exception as exc:  # a port taken, a broken journal: one line, not a traceback
+        plane.stop()
+        click.echo(f"runi server: cannot start: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    print_endpoints(config, plane, data_dir)
+    console(stderr=True).print("runi: serving; Ctrl-C stops")
+    try:
+        wait_for_signal()
+    finally:
+        plane.stop()
+    raise SystemExit(EXIT_OK)
