@@ -249,3 +249,10 @@ class ApiClient:
     def get_secret(self, node: str, herd: str, name: str) -> pb.AgentSecretReply:
         request = pb.AgentSecretRequest(node=node, herd=herd, name=name)
         return self.call(self.agent.GetSecret, request, pb.AgentSecretReply)
+
+    def list_pipeline_runs(
+        self, node: str, herd: str, pipeline: str, limit: int = 0
+    ) -> list[pb.RunSummary]:
+        """The latest runs of a pipeline assigned to ``node``, newest first."""
+        request = pb.AgentRunsRequest(node=node, herd=herd, pipeline=pipeline, limit=limit)
+        return list(self.call(self.agent.ListPipelineRuns, request, pb.ListRunsReply).runs)

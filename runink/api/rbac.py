@@ -51,6 +51,7 @@ RPC_PERMISSIONS: dict[str, Permission | str] = {
     "Agent.ReportSlices": AGENT_ONLY,
     "Agent.ReportRun": AGENT_ONLY,
     "Agent.GetSecret": AGENT_ONLY,
+    "Agent.ListPipelineRuns": AGENT_ONLY,
 }
 
 

@@ -932,6 +932,20 @@ class AgentService(pb_grpc.AgentServicer):
 
         return self.api.handle(rpc, context, call)
 
+    def ListPipelineRuns(
+        self, request: pb.AgentRunsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRunsReply:
+        rpc = "Agent.ListPipelineRuns"
+
+        def call() -> pb.ListRunsReply:
+            node = self.api.agent(rpc, context, request.node)
+            self.api.assignment(node, request.herd, request.pipeline)
+            limit = min(request.limit or DEFAULT_RUN_LIMIT, MAX_RUN_LIMIT)
+            runs = self.api.runs(request.herd, request.pipeline)[-limit:]
+            return pb.ListRunsReply(runs=[run_to_pb(r) for r in reversed(runs)])
+
+        return self.api.handle(rpc, context, call)
+
 
 class ApiServer:
     """The gRPC server on ``settings.address`` (mTLS only) over ``store``."""

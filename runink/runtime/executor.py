@@ -151,7 +151,7 @@ class Executor:
         nodes, edges = _graph(plan, source, sinks or {})
         dlq_path = _dlq_path(plan.dlq, run_dir)
         statuses = {n["id"]: SliceStatus(n["id"], n["kind"], n["name"]) for n in nodes}
-        spec_dir = run_dir / ".runink" / "slices"
+        spec_dir = run_dir / ".runink" / "slices" / run_id
         spec_dir.mkdir(parents=True, exist_ok=True)
         lineage = _Lineage(plan, contracts, repository, source, run_dir)
         lineage.start(run_id, started)

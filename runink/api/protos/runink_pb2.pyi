@@ -471,3 +471,15 @@ class AgentSecretReply(_message.Message):
     version: int
     value: bytes
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class AgentRunsRequest(_message.Message):
+    __slots__ = ("node", "herd", "pipeline", "limit")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    HERD_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    herd: str
+    pipeline: str
+    limit: int
+    def __init__(self, node: _Optional[str] = ..., herd: _Optional[str] = ..., pipeline: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...

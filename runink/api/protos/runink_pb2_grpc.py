@@ -552,6 +552,11 @@ class AgentStub:
                 request_serializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretRequest.SerializeToString,
                 response_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretReply.FromString,
                 _registered_method=True)
+        self.ListPipelineRuns = channel.unary_unary(
+                '/runink.v1.Agent/ListPipelineRuns',
+                request_serializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.SerializeToString,
+                response_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -593,6 +598,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPipelineRuns(self, request, context):
+        """The latest runs of a pipeline assigned to the node (newest first): how an agent
+        restarted on a new disk knows which revisions already ran.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -625,6 +638,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.GetSecret,
                     request_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretRequest.FromString,
                     response_serializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretReply.SerializeToString,
+            ),
+            'ListPipelineRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPipelineRuns,
+                    request_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.FromString,
+                    response_serializer=runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -789,6 +807,33 @@ class Agent:
             '/runink.v1.Agent/GetSecret',
             runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretRequest.SerializeToString,
             runink_dot_api_dot_protos_dot_runink__pb2.AgentSecretReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPipelineRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runink.v1.Agent/ListPipelineRuns',
+            runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.SerializeToString,
+            runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.FromString,
             options,
             channel_credentials,
             insecure,

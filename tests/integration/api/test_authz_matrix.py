@@ -61,6 +61,7 @@ CALLS: dict[str, Callable[[ApiClient, ApiHarness], Any]] = {
         "n1", pb.RunSummary(run_id="r-matrix", herd="finance", pipeline=PIPELINE)
     ),
     "Agent.GetSecret": lambda c, a: c.get_secret("n1", "finance", "warehouse_password"),
+    "Agent.ListPipelineRuns": lambda c, a: c.list_pipeline_runs("n1", "finance", PIPELINE),
 }
 
 
