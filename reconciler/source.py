@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from runink.api.records import Condition, SourceRecord
 from runink.barn import BarnClient
 from runink.compiler import Compiler, Plan
 from runink.findings import Finding
-from runink.repo import RepoSnapshot, load_repo
+from runink.repo import LoadCache, RepoSnapshot, load_repo
 from runink.repo.herd import Herd
 
 MAX_CONDITION_ERRORS = 20
@@ -122,6 +122,7 @@ class SourceController:
         self.desired = desired
         self.on_valid = on_valid
         self._compilers: dict[str, Compiler] = {}
+        self._caches: dict[str, LoadCache] = {}
         self._seen: dict[str, str] = {}  # repo -> last sha fully handled (valid or not)
 
     def keys(self) -> Iterable[str]:
@@ -140,7 +141,7 @@ class SourceController:
         if self._seen.get(key) == sha:
             return poll
         revision = f"{branch}@sha1:{sha}"
-        snapshot = load_repo(spec.path, rev=sha)
+        snapshot = load_repo(spec.path, rev=sha, cache=self._caches.setdefault(key, LoadCache()))
         errors = list(snapshot.findings.errors)
         if not errors:
             unsigned = self._signature_problem(spec, sha, snapshot)
@@ -153,7 +154,7 @@ class SourceController:
         if errors:
             self._seen[key] = sha
             return self._failed(key, revision, "ValidationFailed", _describe(errors), errors)
-        plans = tuple(replace(p, revision=revision) for p in result.plans)
+        plans = tuple(p.at_revision(revision) for p in result.plans)
         self.desired.put(Desired(key, sha, revision, tuple(snapshot.herds), plans, snapshot))
         self._record(key, revision, "Unknown", "Progressing", f"applying {revision}")
         self._seen[key] = sha

@@ -8,11 +8,12 @@ a pipeline does not restart it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -135,14 +136,22 @@ class Plan:
         data["version"] = PLAN_VERSION
         return data
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """sha256 of the canonical content without source positions: equal plans, equal
-        hashes, and a comment that moves a feature's lines changes no hash."""
+        hashes, and a comment that moves a feature's lines changes no hash. Computed
+        once per Plan (a frozen value)."""
         content = self.content()
         for item in (*content["nodes"], *content["assertions"]):
             item.pop("position", None)
         return hashlib.sha256(canonical_json(content)).hexdigest()
+
+    def at_revision(self, revision: str | None) -> Plan:
+        """This Plan tagged with ``revision``; the hash (which leaves the revision out)
+        is carried over, so a Plan reused across commits is hashed once."""
+        tagged = replace(self, revision=revision)
+        tagged.__dict__["hash"] = self.hash
+        return tagged
 
     def to_dict(self) -> dict[str, Any]:
         data = self.content()

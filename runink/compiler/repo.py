@@ -71,7 +71,7 @@ class Compiler:
                 compiled += 1
             else:
                 reused += 1
-            plans.extend(replace(p, revision=snapshot.revision) for p in entry.plans)
+            plans.extend(p.at_revision(snapshot.revision) for p in entry.plans)
             findings.extend(entry.findings)
         live = {f.path for f in snapshot.features}
         for gone in [p for p in self._cache if p not in live]:

@@ -1,7 +1,7 @@
 """A pipeline repository at a commit (or a working dir) -> RepoSnapshot; validation."""
 
 from runink.repo.herd import Herd, NetworkPolicy, Quota, Rule
-from runink.repo.loader import load_repo, load_tree
+from runink.repo.loader import LoadCache, load_repo, load_tree
 from runink.repo.settings import RepositorySettings
 from runink.repo.snapshot import GoldenSet, RepoSnapshot, SourceFile
 from runink.repo.sources import CommitTree, DirectoryTree, RawFile, Tree, open_tree
@@ -11,6 +11,7 @@ __all__ = [
     "DirectoryTree",
     "GoldenSet",
     "Herd",
+    "LoadCache",
     "NetworkPolicy",
     "Quota",
     "RawFile",

@@ -24,30 +24,61 @@ T = TypeVar("T")
 SETTINGS_FILE = "runink.yaml"
 
 
-def load_repo(path: Path, rev: str | None = None) -> RepoSnapshot:
+class LoadCache:
+    """What earlier loads read and validated, by path and blob sha.
+
+    A long-lived reader (the source controller) passes one to every load: a file whose
+    blob did not change is neither read again (from a commit) nor parsed and validated
+    again, so a push that changes one file costs about one file, however large the
+    repository. Entries of files gone from the latest load are dropped.
+    """
+
+    def __init__(self) -> None:
+        self.texts: dict[tuple[str, str], SourceFile] = {}
+        self.manifests: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
+        self._texts_used: dict[tuple[str, str], SourceFile] = {}
+        self._manifests_used: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
+
+    def begin(self) -> None:
+        self._texts_used, self._manifests_used = {}, {}
+
+    def end(self) -> None:
+        self.texts, self.manifests = self._texts_used, self._manifests_used
+
+
+def load_repo(path: Path, rev: str | None = None, cache: LoadCache | None = None) -> RepoSnapshot:
     """Read, validate and cross-check the repository at ``path`` (or its commit ``rev``).
 
     Raises :class:`runink.findings.RuninkError` only when there is no repository to
     read (not a directory, not git, unknown revision); every problem inside the
     repository is a finding on the snapshot.
     """
-    return load_tree(open_tree(path, rev))
+    return load_tree(open_tree(path, rev), cache)
 
 
-def load_tree(tree: Tree) -> RepoSnapshot:
+def load_tree(tree: Tree, cache: LoadCache | None = None) -> RepoSnapshot:
     """Validate every file of ``tree`` and build the snapshot."""
+    cache = cache or LoadCache()
+    cache.begin()
+    try:
+        return _load(tree, cache)
+    finally:
+        cache.end()
+
+
+def _load(tree: Tree, cache: LoadCache) -> RepoSnapshot:
     findings: list[Finding] = list(tree.problems)
     files: dict[str, str] = {}
     texts: dict[str, SourceFile] = {}
     for path in tree.paths():
-        source = _read_text(tree, path, findings)
+        source = _read_text(tree, path, findings, cache)
         if source is not None:
             texts[path] = source
             files[path] = source.sha
 
     settings = None
     if SETTINGS_FILE in texts:
-        built = _manifest(texts[SETTINGS_FILE], REPOSITORY_SCHEMA, build_settings, findings)
+        built = _manifest(texts[SETTINGS_FILE], REPOSITORY_SCHEMA, build_settings, findings, cache)
         settings = built
     elif not any(f.file == SETTINGS_FILE for f in findings):
         findings.append(
@@ -64,13 +95,13 @@ def load_tree(tree: Tree) -> RepoSnapshot:
     broken: set[str] = set()
     for path, source in texts.items():
         if path.startswith("herds/"):
-            herd = _manifest(source, HERD_SCHEMA, build_herd, findings)
+            herd = _manifest(source, HERD_SCHEMA, build_herd, findings, cache)
             if herd is not None:
                 herds.append(herd)
             else:
                 broken.add("herd:" + _declared_name(source, ("metadata", "name")))
         elif path.startswith("contracts/"):
-            contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings)
+            contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings, cache)
             if contract is not None:
                 contracts.append(contract)
             else:
@@ -120,8 +151,26 @@ def _manifest(
     schema_id: str,
     build: Callable[[YamlDocument, str], tuple[T | None, list[Finding]]],
     findings: list[Finding],
+    cache: LoadCache,
 ) -> T | None:
     """Parse, schema-check and build one manifest; None if any of that failed."""
+    key = (schema_id, source.path, source.sha)
+    known = cache.manifests.get(key)
+    if known is None:
+        found: list[Finding] = []
+        known = (_build_manifest(source, schema_id, build, found), tuple(found))
+    cache._manifests_used[key] = known
+    findings.extend(known[1])
+    value: T | None = known[0]
+    return value
+
+
+def _build_manifest(
+    source: SourceFile,
+    schema_id: str,
+    build: Callable[[YamlDocument, str], tuple[T | None, list[Finding]]],
+    findings: list[Finding],
+) -> T | None:
     doc, problems = parse_yaml(source.text, source.path)
     findings.extend(problems)
     if doc is None or problems:
@@ -135,13 +184,24 @@ def _manifest(
     return None if build_findings else value
 
 
-def _read_text(tree: Tree, path: str, findings: list[Finding]) -> SourceFile | None:
+def _read_text(
+    tree: Tree, path: str, findings: list[Finding], cache: LoadCache
+) -> SourceFile | None:
+    sha = tree.known_sha(path)
+    if sha is not None and (path, sha) in cache.texts:
+        known = cache.texts[(path, sha)]
+        cache._texts_used[(path, sha)] = known
+        return known
     raw = tree.read(path)
     if isinstance(raw, Finding):
         findings.append(raw)
         return None
     text = decode_utf8(raw, findings)
-    return None if text is None else SourceFile(raw.path, raw.sha, text)
+    if text is None:
+        return None
+    source = SourceFile(raw.path, raw.sha, text)
+    cache._texts_used[(path, raw.sha)] = source
+    return source
 
 
 def decode_utf8(raw: RawFile, findings: list[Finding]) -> str | None:

@@ -59,6 +59,11 @@ class Tree(ABC):
     def read(self, path: str) -> RawFile | Finding:
         """The file at ``path``, or a finding saying why it cannot be read."""
 
+    def known_sha(self, path: str) -> str | None:
+        """The blob sha of ``path`` when it is known without reading the file (a commit's
+        tree lists it); None when only reading can tell (a working directory)."""
+        return None
+
     @property
     def problems(self) -> tuple[Finding, ...]:
         """Problems met while listing the tree (e.g. links that leave it)."""
@@ -286,20 +291,30 @@ class CommitTree(Tree):
             tree = sub
         self.root = str(path)
         self.revision = commit.hexsha
-        self._blobs: dict[str, git.Blob] = {}
-        for item in tree.traverse():
-            if isinstance(item, git.Blob):
-                item_path = str(item.path)
-                rel = posixpath.relpath(item_path, prefix) if prefix else item_path
-                self._blobs[rel] = item
+        self._repo = repo
+        # One `git ls-tree` lists the whole tree (mode, sha, path) in C: walking it with
+        # gitpython's objects costs a Python object and an object lookup per file.
+        listing = repo.git.ls_tree("-r", "-z", "--full-tree", tree.hexsha)
+        self._blobs: dict[str, tuple[int, str]] = {}
+        for entry in listing.split("\0"):
+            if not entry:
+                continue
+            meta, _, item_path = entry.partition("\t")
+            mode, kind, sha = meta.split()
+            if kind == "blob":
+                self._blobs[item_path] = (int(mode, 8), sha)
         self._problems: list[Finding] = []
         self._escaping: set[str] = set()
-        for rel, blob in sorted(self._blobs.items()):
-            if blob.mode == git.Blob.link_mode and rel.split("/")[0] in _KNOWN_TOPS:
-                target = blob.data_stream.read().decode("utf-8", "replace")
+        for rel, (mode, sha) in sorted(self._blobs.items()):
+            if mode == git.Blob.link_mode and rel.split("/")[0] in _KNOWN_TOPS:
+                target = self._data(sha).decode("utf-8", "replace")
                 if resolve_inside(posixpath.dirname(rel), target) is None:
                     self._problems.append(_symlink_outside(rel, target))
                     self._escaping.add(rel)
+
+    def _data(self, sha: str) -> bytes:
+        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        return data
 
     def paths(self) -> list[str]:
         return sorted(p for p in self._blobs if is_wanted(p) and p not in self._escaping)
@@ -308,24 +323,32 @@ class CommitTree(Tree):
     def problems(self) -> tuple[Finding, ...]:
         return tuple(self._problems)
 
+    def known_sha(self, path: str) -> str | None:
+        entry = self._blobs.get(path)
+        if entry is None or entry[0] == git.Blob.link_mode:
+            return None
+        return entry[1]
+
     def read(self, path: str) -> RawFile | Finding:
         rel = resolve_inside("", path)
         if rel is None:
             return _escape(path)
-        blob = self._blobs.get(rel)
-        if blob is None:
+        entry = self._blobs.get(rel)
+        if entry is None:
             return _missing(rel)
-        if blob.mode == git.Blob.link_mode:
-            target = blob.data_stream.read().decode("utf-8", "replace")
+        mode, sha = entry
+        if mode == git.Blob.link_mode:
+            target = self._data(sha).decode("utf-8", "replace")
             inside = resolve_inside(posixpath.dirname(rel), target)
             if inside is None:
                 return _symlink_outside(rel, target)
-            if inside not in self._blobs or self._blobs[inside].mode == git.Blob.link_mode:
+            if inside not in self._blobs or self._blobs[inside][0] == git.Blob.link_mode:
                 return _dangling(rel, target)
-            blob = self._blobs[inside]
-        if blob.size > MAX_FILE_BYTES:
-            return _too_large(rel, blob.size)
-        return RawFile(rel, blob.hexsha, blob.data_stream.read())
+            sha = self._blobs[inside][1]
+        stream = self._repo.odb.stream(bytes.fromhex(sha))
+        if stream.size > MAX_FILE_BYTES:
+            return _too_large(rel, stream.size)
+        return RawFile(rel, sha, stream.read())
 
 
 def open_tree(path: Path, rev: str | None = None) -> Tree:

@@ -98,12 +98,14 @@ def test_a_stream_sink_commits_each_batch_so_a_crash_keeps_what_was_written(
 
 def _pid_of(run_dir: Path, slice_id: str) -> str:
     """The pid of a running slice, found by its spec file on its command line."""
-    spec = str(run_dir / ".runink" / "slices" / f"{slice_id}.json")
+    where = str(run_dir / ".runink" / "slices").encode()
+    name = f"/{slice_id}.json".encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if spec.encode() in (entry / "cmdline").read_bytes():
-                    return entry.name
+                cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-    raise AssertionError(f"no process runs {spec}")
+            if where in cmdline and name in cmdline:
+                return entry.name
+    raise AssertionError(f"no process runs the spec of slice {slice_id} under {run_dir}")

@@ -67,15 +67,15 @@ def test_a_minted_token_names_its_herd_role_and_subject() -> None:
     [
         (TokenIssuer(KEY).mint("f", "r", 60, "a", now=time.time() - 3600), "expired"),
         (
-            TokenIssuer(ec.generate_private_key(ec.SECP256R1())).mint("f", "r", 60, "a"),
+            TokenIssuer(ec.generate_private_key(ec.SECP256R1())).mint("f", "r", 86400, "a"),
             "signature does not verify",
         ),
-        (TokenIssuer(KEY, audience="other").mint("f", "r", 60, "a"), "not for audience"),
-        (TokenIssuer(KEY, issuer="someone").mint("f", "r", 60, "a"), "issuer 'someone'"),
+        (TokenIssuer(KEY, audience="other").mint("f", "r", 86400, "a"), "not for audience"),
+        (TokenIssuer(KEY, issuer="someone").mint("f", "r", 86400, "a"), "issuer 'someone'"),
         ("not-a-jwt", "not a JWT"),
         (
             jwt.encode(
-                {"iss": "runink", "aud": "runink", "sub": "a", "exp": time.time() + 60},
+                {"iss": "runink", "aud": "runink", "sub": "a", "exp": time.time() + 86400},
                 KEY,
                 algorithm="ES256",
             ),
@@ -89,7 +89,7 @@ def test_a_minted_token_names_its_herd_role_and_subject() -> None:
                     "sub": "a",
                     "herd": "f",
                     "role": "r",
-                    "exp": time.time() + 60,
+                    "exp": time.time() + 86400,  # built at collection: outlives a slow suite
                 },
                 "shared-secret-0123456789abcdef0123456789",
                 algorithm="HS256",
@@ -132,7 +132,7 @@ def test_oidc_tokens_are_checked_against_a_jwks_file_and_mapped_through_members(
             "aud": "runink",
             "sub": "x",
             "email": "alice@example.com",
-            "exp": time.time() + 60,
+            "exp": time.time() + 86400,
         },
         rsa.generate_private_key(public_exponent=65537, key_size=2048),
         algorithm="RS256",
