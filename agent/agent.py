@@ -55,6 +55,7 @@ class Agent:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.spawner: Spawner = IsolatedSpawner() if config.isolation else LocalSpawner()
         self._spawn_lock = threading.Lock()
+        self._seed_lock = threading.Lock()
         # Herd names start with a letter or digit, so ".agent" is never a herd's dir.
         self.state_dir = self.data_dir / ".agent"
         self.checkouts = Checkouts(config.repo, self.state_dir)
@@ -245,10 +246,11 @@ class Agent:
         data.mkdir(parents=True, exist_ok=True)
         if self.config.seed_data and (checkout.path / "data").is_dir():
             seeded = data / "data"
-            if not seeded.exists():
-                shutil.copytree(checkout.path / "data", seeded)
-                for path in (seeded, *seeded.rglob("*")):
-                    path.chmod(0o755 if path.is_dir() else 0o644)
+            with self._seed_lock:  # two pipelines of a herd may start at once
+                if not seeded.exists():
+                    shutil.copytree(checkout.path / "data", seeded)
+                    for path in (seeded, *seeded.rglob("*")):
+                        path.chmod(0o755 if path.is_dir() else 0o644)
         herd = checkout.herd(herd_name)
         if herd is not None and isinstance(self.spawner, IsolatedSpawner):
             with self._spawn_lock:
@@ -354,4 +356,10 @@ def _desired(event: pb.AssignmentEvent) -> Desired | None:
     plan = plan_from_dict(plan_data)
     # The Plan read with the event is the newest; the assignment follows it shortly.
     revision = str(plan.revision or assignment.get("revision") or "")
-    return Desired(herd=event.herd, pipeline=plan.pipeline, revision=revision, plan=plan)
+    return Desired(
+        herd=event.herd,
+        pipeline=plan.pipeline,
+        revision=revision,
+        plan=plan,
+        suspended=bool(assignment.get("suspended", False)),
+    )

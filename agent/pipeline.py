@@ -46,6 +46,7 @@ class Desired:
     pipeline: str
     revision: str
     plan: Plan
+    suspended: bool = False  # the herd is suspended: start nothing, restart nothing
 
 
 class Reporter:
@@ -175,6 +176,12 @@ class PipelineWorker:
                 self._cond.wait(remaining)
             return False
 
+    def _wait_change(self, desired: Desired) -> None:
+        """Sleep until the desired state changes (e.g. a suspend is lifted) or stopping."""
+        with self._cond:
+            while not self._stopping and self._desired == desired:
+                self._cond.wait()
+
     def _main(self) -> None:
         try:
             self._converge()
@@ -194,6 +201,10 @@ class PipelineWorker:
                 revision = desired.revision
                 self.failures = self.restarts = 0
             kind = desired.plan.trigger.kind
+            if desired.suspended:
+                self._report_idle(desired, "suspended", "the herd is suspended")
+                self._wait_change(desired)
+                continue
             if kind != "schedule" and revision in done:
                 self._report_idle(desired, "succeeded")
                 self._wait(None, revision)
@@ -205,6 +216,9 @@ class PipelineWorker:
             elif kind == "schedule" and desired.plan.trigger.cron:
                 base = _parse_time(last_start) or time.time()
                 tick = croniter(desired.plan.trigger.cron, base).get_next(float)
+                if tick > time.time():  # taken: the revision waits for its next tick
+                    at = datetime.fromtimestamp(tick, UTC).isoformat(timespec="seconds")
+                    self._report_idle(desired, "scheduled", f"next run at {at}")
                 if not self._wait(max(tick - time.time(), 0.0), revision):
                     continue
             record = self._run_once(desired)
@@ -284,6 +298,7 @@ class PipelineWorker:
                 repo_dir=checkout.path,
                 data_dir=data_dir,
                 run_dir=data_dir,
+                records_dir=data_dir / ".runink" / "runs",  # herd dir shared by runs
                 on_progress=lambda statuses: self._progress(desired, statuses),
                 repository=checkout.snapshot.settings.name if checkout.snapshot.settings else None,
             )
@@ -298,7 +313,7 @@ class PipelineWorker:
         with self._cond:
             self._executor = None
             stopped = self._stopping or self._desired.revision != desired.revision
-        shutil.rmtree(data_dir / ".runink" / "slices" / result.run_id, ignore_errors=True)
+        shutil.rmtree(data_dir / ".runink" / "runs" / result.run_id / ".runink", ignore_errors=True)
         outcome, problems = result.outcome, tuple(result.problems)
         if stopped and plan.trigger.kind != "stream":
             outcome, problems = "cancelled", (*problems, "stopped by the agent")

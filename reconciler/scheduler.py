@@ -125,6 +125,7 @@ class Scheduler:
             plan_hash=plan.hash,
             slices=tuple(n.id for n in plan.nodes),
             assigned_at=current.assigned_at if current is not None else now_iso(),
+            suspended=bool(herd and herd.suspend),
         )
         if current is None or current.to_dict() != record.to_dict():
             ops.append(Op.put(assignment_key(target, herd_name, plan.pipeline), record.to_dict()))

@@ -18,7 +18,7 @@ from typing import Any
 from reconciler.controller import ReconcileError, Result
 from reconciler.source import condition, now_iso
 from runink.api.keys import herd_key, pipeline_key, runs_prefix, status_key
-from runink.api.records import Condition, RunRecord, StatusRecord
+from runink.api.records import READY_STATES, Condition, RunRecord, StatusRecord
 from runink.barn import BarnClient, Compare, CompareOp, CompareTarget, Op
 from runink.observability.metrics import PIPELINE_INFO
 
@@ -136,7 +136,7 @@ def judge(
     if sync == "OutOfSync":
         was = running or "another revision"
         return sync, "Progressing", f"{was} is running; {desired} is on its way"
-    if any(s.state not in ("running", "succeeded") for s in slices):
+    if any(s.state not in READY_STATES for s in slices):
         return sync, "Progressing", "slices are starting"
     if trigger == "once" and (last_run is None or last_run.revision != desired):
         return sync, "Progressing", "the run of this revision has not finished"

@@ -19,7 +19,7 @@ SYNC_VALUES = ("Synced", "OutOfSync", "Unknown")
 #: Health of a pipeline, worst of its slices (DESIGN §8).
 HEALTH_VALUES = ("Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown")
 #: Slice states in which a slice counts as ready.
-READY_STATES = ("running", "succeeded")
+READY_STATES = ("running", "succeeded", "scheduled")
 
 
 class RecordError(ValueError):
@@ -451,6 +451,7 @@ class AssignmentRecord:
     plan_hash: str = ""
     slices: tuple[str, ...] = ()
     assigned_at: str = ""
+    suspended: bool = False  # the herd is suspended: no new runs, no restarts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -461,6 +462,7 @@ class AssignmentRecord:
             "plan_hash": self.plan_hash,
             "slices": list(self.slices),
             "assigned_at": self.assigned_at,
+            "suspended": self.suspended,
         }
 
     @classmethod
@@ -473,6 +475,7 @@ class AssignmentRecord:
             plan_hash=_str(data, "plan_hash"),
             slices=tuple(str(s) for s in data.get("slices") or ()),
             assigned_at=_str(data, "assigned_at"),
+            suspended=bool(data.get("suspended", False)),
         )
 
 

@@ -27,6 +27,7 @@ from runink.cli.status import status_command
 from runink.cli.synth import synth_command
 from runink.cli.test import test_command
 from runink.cli.token import token_group
+from runink.cli.up import up_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,6 +58,7 @@ cli.add_command(contract)
 cli.add_command(hook)
 cli.add_command(init_command)
 cli.add_command(server_command)
+cli.add_command(up_command)
 
 
 def main() -> None:

@@ -138,22 +138,28 @@ class Executor:
         mask_key: bytes | None = None,
         on_progress: Progress | None = None,
         repository: str | None = None,
+        records_dir: Path | None = None,
     ) -> RunResult:
         """Run ``plan`` once.
 
         ``source`` replaces the source URI (``--input``); ``sinks`` maps sink node ids
-        to URIs that replace theirs (golden tests write every sink to a file).
+        to URIs that replace theirs (golden tests write every sink to a file). The run's
+        own records (run.json, lineage events, slice specs) go to ``run_dir``, or to
+        ``records_dir/<run_id>`` when runs share a run dir (an agent's herd dir, where
+        sinks such as a warehouse outlive each run); it must lie inside ``run_dir``,
+        which is all an isolated slice can see.
         """
         self._stop = False
         run_id = uuid7()
         started = datetime.now(UTC)
         run_dir.mkdir(parents=True, exist_ok=True)
+        records = run_dir if records_dir is None else records_dir / run_id
         nodes, edges = _graph(plan, source, sinks or {})
         dlq_path = _dlq_path(plan.dlq, run_dir)
         statuses = {n["id"]: SliceStatus(n["id"], n["kind"], n["name"]) for n in nodes}
-        spec_dir = run_dir / ".runink" / "slices" / run_id
+        spec_dir = records / ".runink" / "slices" / run_id
         spec_dir.mkdir(parents=True, exist_ok=True)
-        lineage = _Lineage(plan, contracts, repository, source, run_dir)
+        lineage = _Lineage(plan, contracts, repository, source, records)
         lineage.start(run_id, started)
 
         inputs: dict[str, list[int]] = {n["id"]: [] for n in nodes}
@@ -239,7 +245,7 @@ class Executor:
             # A sink killed mid-run cannot remove its own unfinished file.
             for partial in run_dir.rglob(f"*.{run_id}.partial"):
                 partial.unlink(missing_ok=True)
-        result = _result(plan, run_id, started, statuses, edges, run_dir, dlq_path)
+        result = _result(plan, run_id, started, statuses, edges, run_dir, dlq_path, records)
         lineage.end(result)
         return result
 
@@ -471,6 +477,7 @@ def _result(
     edges: list[tuple[str, str, str | None]],
     run_dir: Path,
     dlq_path: Path,
+    records: Path,
 ) -> RunResult:
     problems: list[str] = []
     for s in statuses.values():
@@ -521,7 +528,7 @@ def _result(
         run_dir=str(run_dir),
         dlq=str(dlq_path),
     )
-    (run_dir / "run.json").write_bytes(
+    (records / "run.json").write_bytes(
         orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
     return result
