@@ -6,12 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PKGS := runink reconciler agent
 
-.PHONY: demo test lint typecheck pytest bench system-deps clean
+.PHONY: demo test lint rules typecheck pytest bench system-deps clean
 
 # Debian packages the tests need: git (repos), util-linux (namespaces), graphviz
 # (`runi graph` output is rendered with dot in a test), strace (Barn's durability
 # tests prove every acknowledged write was preceded by an fdatasync), bubblewrap
-# (bench/spawn.py compares against it), iproute2 (isolation tests run a server in a netns).
+# (bench/spawn.py compares against it), iproute2 (isolation tests run a server in a netns),
+# prometheus (promtool checks and unit-tests the alert rules; the end-to-end alert test
+# starts a real Prometheus on loopback).
 system-deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
@@ -20,6 +22,7 @@ system-deps:
 	command -v strace >/dev/null || missing="$$missing strace"; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	$(PYTHON) -m ensurepip --version >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -36,9 +39,11 @@ $(STAMP): pyproject.toml | system-deps
 
 venv: $(STAMP)
 
-# The main job on the embedded default. Until `runi up` lands (the GitOps loop), it
-# checks, compiles, tests and runs the example repository's pipelines locally.
+# The main job on the embedded default: git push -> running pipelines (scripts/demo.py:
+# runi up on a fresh copy of example-repo, a push, runi status), then the pull-request
+# audit of a prepared branch, then a tour of the local tools.
 demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
 	@echo "== runi lint example-repo: validate every file and reference"
 	$(BIN)/runi lint example-repo
 	@echo "== runi compile example-repo: one Plan per Scenario (stable JSON, content-hashed)"
@@ -69,6 +74,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The shipped alert rules: valid, and their unit tests (deploy/prometheus/alerts_test.yaml) pass.
+rules: system-deps
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
+
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict $(PKGS)
 
@@ -76,7 +86,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck pytest
+test: lint rules typecheck pytest
 
 bench: $(STAMP)
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done || echo "no benchmarks yet"

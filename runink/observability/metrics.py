@@ -6,6 +6,8 @@ serves them all. Labels never hold run ids or record values (DESIGN.md section 9
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # Barn (runink.barn): one label, the member name, so several members in one process
@@ -82,4 +84,58 @@ RECORDS = Counter(
     "runink_records_total",
     "Records through each step of finished runs, by outcome (in, out, dlq, filtered...)",
     ["herd", "pipeline", "step", "outcome"],
+)
+
+
+# Server-side views of Barn state (reconciler/exporter.py): computed at scrape time by a
+# collector from what Barn holds, so every server member exports the same truth and a
+# restarted server loses nothing but the counters' history.
+@dataclass(frozen=True)
+class Family:
+    """A metric a collector computes at scrape time: its name, HELP text and labels."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+PIPELINE_RECORDS = Family(
+    "runink_pipeline_records_total",
+    "Records of a pipeline's finished runs: read by sources, written by sinks, sent to the "
+    "DLQ, filtered (summed over the run records Barn keeps)",
+    ("herd", "pipeline", "outcome"),
+)
+PIPELINE_LAST_SUCCESS = Family(
+    "runink_pipeline_last_success_timestamp_seconds",
+    "End time of the pipeline's last successful run (Unix seconds)",
+    ("herd", "pipeline"),
+)
+PIPELINE_SLO_DLQ_RATIO = Family(
+    "runink_pipeline_slo_dlq_ratio",
+    "The pipeline's DLQ ratio objective (@slo dlq_ratio=), only where declared",
+    ("herd", "pipeline"),
+)
+PIPELINE_SLO_FRESHNESS = Family(
+    "runink_pipeline_slo_freshness_seconds",
+    "How old the pipeline's last success may get: @slo freshness=, else twice its "
+    "@schedule interval",
+    ("herd", "pipeline"),
+)
+SOURCE_READY = Family(
+    "runink_source_ready",
+    "1 when the repository's latest fetched commit is applied; 0 when it failed to fetch, "
+    "validate or apply (or is still being applied)",
+    ("repo",),
+)
+NODE_READY = Family(
+    "runink_node_ready",
+    "1 while the node's lease is live, 0 once it expired (nodes seen by this server)",
+    ("node",),
+)
+LINEAGE_PENDING = Family(
+    "runink_lineage_pending", "Finished runs whose lineage waits to be committed to git"
+)
+LINEAGE_OLDEST_PENDING_AGE = Family(
+    "runink_lineage_oldest_pending_age_seconds",
+    "Age of the oldest run waiting for its lineage commit; 0 when none waits",
 )
