@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from reconciler import exporter
 from reconciler.apply import ApplyController
 from reconciler.controller import Controller, Manager
 from reconciler.leader import ControllerLease
@@ -67,6 +68,8 @@ class ControlPlane:
         self._observer: Any = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._source: SourceController | None = None
+        self._exporter: exporter.BarnExporter | None = None
 
     @property
     def api_address(self) -> str:
@@ -82,9 +85,10 @@ class ControlPlane:
         config = self.config
         self.barn = barn = Barn(config.barn)
         barn.wait_for_leader(leader_timeout)
+        self._exporter = exporter.attach(barn)  # Barn-derived metrics on /metrics
         self.api = ApiServer(barn, config.api).start()
         desired = DesiredStates()
-        source = SourceController(
+        self._source = source = SourceController(
             barn, config.sources, desired, on_valid=lambda repo: self.enqueue("apply", repo)
         )
         controllers: list[Controller] = [
@@ -120,12 +124,15 @@ class ControlPlane:
             self.http.server_close()
         if self.manager is not None:
             self.manager.stop()
+        if self._source is not None:
+            self._source.close()
         if self.lease is not None:
             self.lease.stop()
         if self.api is not None:
             self.api.stop()
         for thread in self._threads:
             thread.join(5)
+        exporter.detach(self._exporter)
         if self.barn is not None:
             self.barn.close()
             self.barn = None
@@ -181,7 +188,9 @@ class ControlPlane:
         observer = Observer()
         for spec in self.config.sources:
             try:
-                git_dir = Path(git.Repo(spec.path).git_dir)
+                repo = git.Repo(spec.path)
+                git_dir = Path(repo.git_dir)
+                repo.close()
             except (git.GitError, OSError) as exc:
                 log.warning("not watching %s: %s (polling only)", spec.path, exc)
                 continue
@@ -249,8 +258,12 @@ class _RefsChanged(FileSystemEventHandler):
         self.notify = notify
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        path = str(event.src_path)
-        if "/refs/" in path or path.endswith(("packed-refs", "HEAD")):
+        # Only writes: reading a ref (as the source controller does) is an event too,
+        # and answering it with a reconcile would read the ref again, forever.
+        if event.event_type not in ("created", "modified", "moved", "deleted", "closed"):
+            return
+        paths = (str(event.src_path), str(getattr(event, "dest_path", "") or ""))
+        if any("/refs/" in p or p.endswith(("packed-refs", "HEAD")) for p in paths):
             self.notify()
 
 

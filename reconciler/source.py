@@ -123,6 +123,7 @@ class SourceController:
         self.on_valid = on_valid
         self._compilers: dict[str, Compiler] = {}
         self._caches: dict[str, LoadCache] = {}
+        self._repos: dict[str, git.Repo] = {}
         self._seen: dict[str, str] = {}  # repo -> last sha fully handled (valid or not)
 
     def keys(self) -> Iterable[str]:
@@ -135,7 +136,7 @@ class SourceController:
         poll = Result(requeue_after=spec.poll_interval)
         try:
             branch = self.branch(spec)
-            sha = git.Repo(spec.path).rev_parse(f"refs/heads/{branch}").hexsha
+            sha = self._repo(spec).rev_parse(f"refs/heads/{branch}").hexsha
         except (git.GitError, ValueError, OSError) as exc:
             return self._failed(key, "", "FetchFailed", f"cannot read {spec.path}: {exc}")
         if self._seen.get(key) == sha:
@@ -161,13 +162,25 @@ class SourceController:
         self.on_valid(key)
         return poll
 
+    def _repo(self, spec: SourceSpec) -> git.Repo:
+        """One gitpython Repo per source: each holds `git cat-file` helpers open."""
+        repo = self._repos.get(spec.name)
+        if repo is None:
+            repo = self._repos[spec.name] = git.Repo(spec.path)
+        return repo
+
+    def close(self) -> None:
+        for repo in self._repos.values():
+            repo.close()
+        self._repos.clear()
+
     def branch(self, spec: SourceSpec) -> str:
         if spec.branch:
             return spec.branch
         desired = self.desired.get(spec.name)
         if desired is not None and desired.snapshot.settings is not None:
             return desired.snapshot.settings.branch
-        repo = git.Repo(spec.path)
+        repo = self._repo(spec)
         try:
             return repo.active_branch.name if not repo.bare else _bare_head(repo)
         except TypeError:  # detached HEAD: the repository's default
@@ -233,11 +246,14 @@ def _bare_head(repo: git.Repo) -> str:
 
 
 def _show(path: Path, sha: str, relative: str) -> str | None:
+    repo = git.Repo(path)
     try:
-        blob = git.Repo(path).commit(sha).tree / relative
+        blob = repo.commit(sha).tree / relative
+        data: bytes = blob.data_stream.read()
     except (KeyError, ValueError, git.GitError):
         return None
-    data: bytes = blob.data_stream.read()
+    finally:
+        repo.close()
     return data.decode("utf-8", "replace")
 
 

@@ -149,7 +149,7 @@ def _all_placement_labels(repo: Path) -> dict[str, str]:
 
     labels: dict[str, str] = {}
     try:
-        snapshot = load_repo(repo)
+        snapshot = load_repo(repo, rev="HEAD")  # what is committed is what runs
     except Exception:
         return labels
     for herd in snapshot.herds:

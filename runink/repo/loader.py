@@ -53,7 +53,11 @@ def load_repo(path: Path, rev: str | None = None, cache: LoadCache | None = None
     read (not a directory, not git, unknown revision); every problem inside the
     repository is a finding on the snapshot.
     """
-    return load_tree(open_tree(path, rev), cache)
+    tree = open_tree(path, rev)
+    try:
+        return load_tree(tree, cache)
+    finally:
+        tree.close()
 
 
 def load_tree(tree: Tree, cache: LoadCache | None = None) -> RepoSnapshot:

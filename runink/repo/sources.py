@@ -64,6 +64,9 @@ class Tree(ABC):
         tree lists it); None when only reading can tell (a working directory)."""
         return None
 
+    def close(self) -> None:  # noqa: B027 - a hook: only some trees hold anything open
+        """Release what reading holds open (a commit's git helper processes)."""
+
     @property
     def problems(self) -> tuple[Finding, ...]:
         """Problems met while listing the tree (e.g. links that leave it)."""
@@ -311,6 +314,9 @@ class CommitTree(Tree):
                 if resolve_inside(posixpath.dirname(rel), target) is None:
                     self._problems.append(_symlink_outside(rel, target))
                     self._escaping.add(rel)
+
+    def close(self) -> None:
+        self._repo.close()
 
     def _data(self, sha: str) -> bytes:
         data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
