@@ -1,0 +1,201 @@
+"""The GitOps loop end to end: `runi up` on a bare origin, `git push` from a clone,
+`runi status` to look. Real git, real processes, real isolation (CI runs as root)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLE_REPO, git
+
+pytestmark = pytest.mark.timeout(240)
+RUNI = [sys.executable, "-m", "runink.cli.main"]
+ORDERS = "ecommerce/orders/clean-orders"
+
+
+def runi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RUNI, *args], capture_output=True, text=True, timeout=60, check=False, input=stdin
+    )
+
+
+class Up:
+    """`runi up` on ``origin`` as a child process; its stderr is collected."""
+
+    def __init__(self, origin: Path, state: Path) -> None:
+        self.state = state
+        self.process = subprocess.Popen(
+            [*RUNI, "up", str(origin), "--data-dir", str(state)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.api = ""
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(90), "runi up did not start:\n" + "".join(self.lines)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if "API (gRPC, mTLS)" in line:
+                self.api = line.split()[4]
+            if "Ctrl-C stops" in line:
+                self.ready.set()
+
+    def status(self, herd: str, *args: str) -> Any:
+        key = self.state / "pki" / "token.key"
+        token = runi("token", "mint", "--herd", herd, "--role", "viewer", "--key", str(key))
+        done = runi(
+            "status", *args, "-o", "json", "--server", self.api,
+            "--ca", str(self.state / "pki/ca.crt"), "--token", token.stdout.strip(),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def pipelines(self, herd: str = "ecommerce") -> dict[str, dict[str, Any]]:
+        return {row["pipeline"]: row for row in self.status(herd)}
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not reached in time: {what}"
+        time.sleep(0.5)
+
+
+def healthy(up: Up, pipeline: str, sha: str | None = None) -> bool:
+    row = up.pipelines(pipeline.split("/")[0]).get(pipeline)
+    return bool(
+        row
+        and row["sync"] == "Synced"
+        and row["health"] == "Healthy"
+        and (sha is None or sha in row["revision"])
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Path, Up]]:
+    """A bare origin made from example-repo, a clone to push from, and runi up."""
+    work = tmp_path / "work"
+    shutil.copytree(EXAMPLE_REPO, work)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "example")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(origin))
+    git(work, "remote", "add", "origin", str(origin))
+    up = Up(origin, tmp_path / "state")
+    try:
+        eventually(lambda: healthy(up, ORDERS), what="the first revision running")
+        yield work, up
+    finally:
+        up.stop()
+
+
+def push(work: Path, message: str) -> str:
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", message)
+    git(work, "push", "-q", "origin", "main")
+    return git(work, "rev-parse", "HEAD")
+
+
+NEW_FEATURE = """@herd("ecommerce")
+Feature: Audit copy
+  Scenario: Copy orders
+    @source("jsonl://data/orders.jsonl")
+    @sink("jsonl://out/orders_copy.jsonl")
+"""
+
+
+def test_a_pushed_feature_runs_and_a_removed_one_goes_away(world: tuple[Path, Up]) -> None:
+    work, up = world
+    (work / "features/audit_copy.dsl").write_text(NEW_FEATURE)
+    sha = push(work, "a new feature")
+    pipeline = "ecommerce/audit-copy/copy-orders"
+    eventually(lambda: healthy(up, pipeline, sha), what="the new pipeline healthy")
+    row = up.pipelines()[pipeline]
+    assert row["last_run_outcome"] == "succeeded" and row["records_written"] > 0
+    (work / "features/audit_copy.dsl").unlink()
+    push(work, "drop it")
+    eventually(lambda: pipeline not in up.pipelines(), what="its status gone")
+    assert healthy(up, ORDERS)  # the others did not move
+
+
+def test_a_bad_push_changes_nothing_and_says_where_then_a_fix_applies(
+    world: tuple[Path, Up],
+) -> None:
+    work, up = world
+    before = up.pipelines()
+    feature = work / "features/orders.dsl"
+    feature.write_text(feature.read_text().replace("@source(", "@sourse(", 1))
+    push(work, "typo")
+    eventually(
+        lambda: any("ValidationFailed" in line for line in up.lines), what="the failure shown"
+    )
+    text = "".join(up.lines)
+    assert "features/orders.dsl:" in text and "sourse" in text
+    time.sleep(2)  # give a wrong apply every chance to happen
+    after = up.pipelines()
+    assert {k: v["revision"] for k, v in after.items()} == {
+        k: v["revision"] for k, v in before.items()
+    }
+    feature.write_text(feature.read_text().replace("@sourse(", "@source(", 1))
+    fixed = push(work, "fix")
+    # The fix restores the Plan the pipeline runs, so nothing restarts: the source moves on.
+    eventually(
+        lambda: any(f"ApplySucceeded applied main@sha1:{fixed}" in line for line in up.lines),
+        what="the fix applied",
+    )
+    assert healthy(up, ORDERS)
+
+
+def test_suspending_a_herd_and_lifting_it(world: tuple[Path, Up]) -> None:
+    work, up = world
+    herd = work / "herds/ecommerce.yaml"
+    text = herd.read_text()
+    herd.write_text(text.replace("isolation: strict", "isolation: strict\n  suspend: true"))
+    push(work, "suspend ecommerce")
+    eventually(lambda: up.pipelines()[ORDERS]["health"] == "Suspended", what="suspended")
+    herd.write_text(herd.read_text().replace("  suspend: true\n", ""))
+    push(work, "resume ecommerce")
+    eventually(lambda: healthy(up, ORDERS), what="healthy again")
+
+
+def test_restarting_runi_up_runs_nothing_twice(tmp_path: Path, world: tuple[Path, Up]) -> None:
+    _, up = world
+    runs_before = up.status("ecommerce", ORDERS)["runs"]
+    assert len(runs_before) == 1
+    assert up.stop() == 0
+    again = Up(tmp_path / "origin.git", up.state)
+    try:
+        eventually(lambda: healthy(again, ORDERS), what="healthy after the restart")
+        time.sleep(3)  # an agent that would run it again has had time to
+        runs_after = again.status("ecommerce", ORDERS)["runs"]
+        assert [r["run_id"] for r in runs_after] == [r["run_id"] for r in runs_before]
+    finally:
+        again.stop()
