@@ -56,6 +56,7 @@ class Agent:
         self.spawner: Spawner = IsolatedSpawner() if config.isolation else LocalSpawner()
         self._spawn_lock = threading.Lock()
         self._seed_lock = threading.Lock()
+        self._http: Any = None
         # Herd names start with a letter or digit, so ".agent" is never a herd's dir.
         self.state_dir = self.data_dir / ".agent"
         self.checkouts = Checkouts(config.repo, self.state_dir)
@@ -80,9 +81,11 @@ class Agent:
             self.config.server, self.config.ca_file, self.config.cert_file, self.config.key_file
         )
         if self.config.metrics_port is not None:
-            from prometheus_client import start_http_server
+            from runink.observability.http import MetricsHttp
 
-            start_http_server(self.config.metrics_port, addr=self.config.metrics_address)
+            self._http = MetricsHttp(
+                (self.config.metrics_address, self.config.metrics_port), self.config.metrics_token
+            ).start()
         for target, name in (
             (self._heartbeat_loop, "heartbeat"),
             (self._watch_loop, "watch"),
@@ -95,6 +98,9 @@ class Agent:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every run cleanly (streams drain and commit), then the agent."""
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
         if self._stopping.is_set():
             return
         self._stopping.set()
@@ -323,7 +329,7 @@ class _ApiReporter(Reporter):
             )
         )
 
-    def run(self, record: RunRecord, restarted: bool) -> None:
+    def run(self, record: RunRecord, restarted: bool, events: str = "") -> None:
         node = self.agent.node
         labels = {"herd": record.herd, "pipeline": record.pipeline, "node": node}
         for step in record.steps:
@@ -335,7 +341,9 @@ class _ApiReporter(Reporter):
                 metrics.RECORDS.labels(
                     herd=record.herd, pipeline=record.pipeline, step=step.id, outcome=outcome
                 ).inc(n)
-        self.agent.api.report_run(node, run_to_pb(record))
+        summary = run_to_pb(record)
+        summary.events_json = events
+        self.agent.api.report_run(node, summary)
 
     def succeeded_revisions(self, herd: str, pipeline: str) -> tuple[set[str], str]:
         runs = self.agent.api.list_pipeline_runs(self.agent.node, herd, pipeline, limit=500)

@@ -27,6 +27,8 @@ class AgentConfig:
     #: ``/metrics`` port (None: no HTTP endpoint).
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
+    #: Bearer token Prometheus must present on ``/metrics`` (every port is authenticated).
+    metrics_token: str = field(default="", repr=False)
     lease_ttl: int = 10
     #: Seconds between level-triggered passes when nothing changed.
     resync_seconds: float = 3.0

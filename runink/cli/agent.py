@@ -45,7 +45,16 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="Checkouts, run state and each herd's data (<DIR>/<herd>/).",
 )
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="A node label (repeatable).")
-@click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve Prometheus /metrics on this port (needs --metrics-token-file).",
+)
+@click.option(
+    "--metrics-token-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The bearer token Prometheus presents on /metrics.",
+)
 @click.option("--lease-ttl", type=int, default=10, show_default=True, help="Node lease seconds.")
 @click.option(
     "--seed-data",
@@ -65,6 +74,7 @@ def agent_command(
     data_dir: Path,
     labels: tuple[str, ...],
     metrics_port: int | None,
+    metrics_token_file: Path | None,
     lease_ttl: int,
     seed_data: bool,
     no_isolation: bool,
@@ -84,10 +94,18 @@ def agent_command(
         data_dir=data_dir,
         labels=_labels(labels),
         metrics_port=metrics_port,
+        metrics_token=metrics_token_file.read_text().strip() if metrics_token_file else "",
         lease_ttl=lease_ttl,
         isolation=not no_isolation,
         seed_data=seed_data,
     )
+    if metrics_port is not None and not config.metrics_token:
+        click.echo(
+            "runi: --metrics-port needs --metrics-token-file: every port Runink opens is "
+            "authenticated (Prometheus sends the token as a bearer credential)",
+            err=True,
+        )
+        raise SystemExit(EXIT_USAGE)
     if not config.cert_file.exists():
         click.echo(
             f"runi: no certificate for node {node!r} in {pki_dir} "
