@@ -150,12 +150,12 @@ class SourceController:
                 self._seen[key] = sha
                 return self._failed(key, revision, "VerificationFailed", unsigned)
         compiler = self._compilers.setdefault(key, Compiler())
-        result = compiler.compile(snapshot)
+        result = compiler.compile(snapshot, revision=f"{branch}@sha1:{sha}")
         errors.extend(result.findings.errors)
         if errors:
             self._seen[key] = sha
             return self._failed(key, revision, "ValidationFailed", _describe(errors), errors)
-        plans = tuple(p.at_revision(revision) for p in result.plans)
+        plans = result.plans  # each at the revision it last changed at
         self.desired.put(Desired(key, sha, revision, tuple(snapshot.herds), plans, snapshot))
         self._record(key, revision, "Unknown", "Progressing", f"applying {revision}")
         self._seen[key] = sha

@@ -56,8 +56,16 @@ class Compiler:
     def __init__(self) -> None:
         self._cache: dict[str, _Entry] = {}
 
-    def compile(self, snapshot: RepoSnapshot, only: str | None = None) -> CompileResult:
-        """Plans of every feature (or just the feature at path ``only``)."""
+    def compile(
+        self, snapshot: RepoSnapshot, only: str | None = None, revision: str | None = None
+    ) -> CompileResult:
+        """Plans of every feature (or just the feature at path ``only``).
+
+        A Plan carries the revision it was compiled at (``revision``, else the
+        snapshot's): a Plan this compiler reuses keeps the revision it last changed at,
+        as the desired state in Barn does.
+        """
+        label = revision or snapshot.revision
         index = build_index(snapshot)
         features = [f for f in snapshot.features if only is None or f.path == only]
         plans: list[Plan] = []
@@ -67,11 +75,12 @@ class Compiler:
             entry = self._cache.get(source.path)
             if entry is None or not self._still_valid(entry, source, index):
                 entry = self._compile_feature(source, index, snapshot)
+                entry = replace(entry, plans=tuple(p.at_revision(label) for p in entry.plans))
                 self._cache[source.path] = entry
                 compiled += 1
             else:
                 reused += 1
-            plans.extend(p.at_revision(snapshot.revision) for p in entry.plans)
+            plans.extend(entry.plans)
             findings.extend(entry.findings)
         live = {f.path for f in snapshot.features}
         for gone in [p for p in self._cache if p not in live]:

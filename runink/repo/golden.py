@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 
@@ -42,8 +42,12 @@ def check_jsonl(source: SourceFile) -> list[Finding]:
     return findings
 
 
-def group_golden(sources: Iterable[SourceFile]) -> tuple[list[GoldenSet], list[Finding]]:
-    """Golden sets from their files; unexpected layouts and bad lines are findings."""
+def group_golden(
+    sources: Iterable[SourceFile],
+    check: Callable[[SourceFile], list[Finding]] = check_jsonl,
+) -> tuple[list[GoldenSet], list[Finding]]:
+    """Golden sets from their files; unexpected layouts and bad lines (``check``) are
+    findings."""
     by_dir: dict[tuple[str, str], dict[str, SourceFile]] = {}
     findings: list[Finding] = []
     for source in sources:
@@ -60,7 +64,7 @@ def group_golden(sources: Iterable[SourceFile]) -> tuple[list[GoldenSet], list[F
             )
             continue
         by_dir.setdefault((parts[1], parts[2]), {})[parts[3]] = source
-        findings.extend(check_jsonl(source))
+        findings.extend(check(source))
     sets = []
     for (feature, scenario), files in sorted(by_dir.items()):
         path = f"golden/{feature}/{scenario}"

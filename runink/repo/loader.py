@@ -11,7 +11,7 @@ from runink.contracts.load import build_contract
 from runink.contracts.model import Contract
 from runink.findings import Finding, Findings, Position
 from runink.repo.checks import check_snapshot
-from runink.repo.golden import group_golden
+from runink.repo.golden import check_jsonl, group_golden
 from runink.repo.herd import Herd, build_herd
 from runink.repo.schemas import CONTRACT_SCHEMA, HERD_SCHEMA, REPOSITORY_SCHEMA, validate
 from runink.repo.settings import RepositorySettings, build_settings
@@ -36,14 +36,26 @@ class LoadCache:
     def __init__(self) -> None:
         self.texts: dict[tuple[str, str], SourceFile] = {}
         self.manifests: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
+        self.jsonl: dict[tuple[str, str], list[Finding]] = {}
         self._texts_used: dict[tuple[str, str], SourceFile] = {}
         self._manifests_used: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
+        self._jsonl_used: dict[tuple[str, str], list[Finding]] = {}
 
     def begin(self) -> None:
-        self._texts_used, self._manifests_used = {}, {}
+        self._texts_used, self._manifests_used, self._jsonl_used = {}, {}, {}
 
     def end(self) -> None:
         self.texts, self.manifests = self._texts_used, self._manifests_used
+        self.jsonl = self._jsonl_used
+
+    def check_jsonl(self, source: SourceFile) -> list[Finding]:
+        """check_jsonl of a golden file, once per blob."""
+        key = (source.path, source.sha)
+        found = self.jsonl.get(key)
+        if found is None:
+            found = check_jsonl(source)
+        self._jsonl_used[key] = found
+        return found
 
 
 def load_repo(path: Path, rev: str | None = None, cache: LoadCache | None = None) -> RepoSnapshot:
@@ -111,7 +123,9 @@ def _load(tree: Tree, cache: LoadCache) -> RepoSnapshot:
             else:
                 broken.add("contract:" + _declared_name(source, ("id",)))
 
-    golden, golden_findings = group_golden(t for p, t in texts.items() if p.startswith("golden/"))
+    golden, golden_findings = group_golden(
+        (t for p, t in texts.items() if p.startswith("golden/")), cache.check_jsonl
+    )
     findings.extend(golden_findings)
 
     extra = _referenced_files(tree, settings, findings)
