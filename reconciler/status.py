@@ -13,11 +13,12 @@ same time are never lost; ``runink_pipeline_info`` mirrors it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from reconciler.controller import ReconcileError, Result
 from reconciler.source import condition, now_iso
-from runink.api.keys import herd_key, pipeline_key, runs_prefix, status_key
+from runink.api.keys import ASSIGNMENTS_PREFIX, herd_key, pipeline_key, runs_prefix, status_key
 from runink.api.records import READY_STATES, Condition, RunRecord, StatusRecord
 from runink.barn import BarnClient, Compare, CompareOp, CompareTarget, Op
 from runink.observability.metrics import PIPELINE_INFO
@@ -64,12 +65,17 @@ class StatusController:
             herd_kv and isinstance(herd_kv.value, Mapping) and herd_kv.value.get("suspend")
         )
         last_run = self._last_run(herd_name, key)
+        assigned = self._assigned_nodes(key)
         for _ in range(5):
             kv = self.barn.get(skey)
             current = (
                 StatusRecord.from_dict(kv.value)
                 if kv is not None and isinstance(kv.value, Mapping)
                 else StatusRecord(herd=herd_name, pipeline=key)
+            )
+            # Reports of a node the pipeline left (it moved, or the node died) are history.
+            current = replace(
+                current, nodes={n: r for n, r in current.nodes.items() if n in assigned}
             )
             verdict = judge(
                 current, desired, suspended, last_run, str(plan.get("trigger", {}).get("kind", ""))
@@ -87,6 +93,14 @@ class StatusController:
                 self._export(key, updated)
                 return Result()
         return Result(error=ReconcileError("Conflict", "status kept changing; retrying"))
+
+    def _assigned_nodes(self, pipeline: str) -> set[str]:
+        suffix = "/" + pipeline
+        return {
+            kv.key.removeprefix(ASSIGNMENTS_PREFIX).split("/", 1)[0]
+            for kv in self.barn.range(ASSIGNMENTS_PREFIX).kvs
+            if kv.key.endswith(suffix)
+        }
 
     def _last_run(self, herd: str, pipeline: str) -> RunRecord | None:
         runs = [

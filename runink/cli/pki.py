@@ -53,17 +53,22 @@ def init_command(
 
 @pki_group.command("issue")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--agent", default=None, help="Issue a cert for the agent of node NODE.")
-@click.option("--client", default=None, help="Issue a client cert NAME.")
+@click.option(
+    "--agent", "agents", multiple=True, help="Issue a cert for the agent of node NODE (repeatable)."
+)
+@click.option("--client", "clients", multiple=True, help="Issue a client cert NAME (repeatable).")
 @click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
-def issue_command(directory: Path, agent: str | None, client: str | None, days: int) -> None:
-    """Issue one more certificate from the CA in DIRECTORY."""
-    if (agent is None) == (client is None):
-        fail("name exactly one of --agent NODE and --client NAME")
-    identity = Identity("agent", agent) if agent else Identity("client", str(client))
-    try:
-        paths = issue(directory, identity, days=days)
-    except PkiError as exc:
-        fail(str(exc))
-    for path in paths:
-        click.echo(str(path))
+def issue_command(
+    directory: Path, agents: tuple[str, ...], clients: tuple[str, ...], days: int
+) -> None:
+    """Issue more certificates from the CA in DIRECTORY."""
+    if not agents and not clients:
+        fail("name at least one --agent NODE or --client NAME")
+    identities = [Identity("agent", a) for a in agents] + [Identity("client", c) for c in clients]
+    for identity in identities:
+        try:
+            paths = issue(directory, identity, days=days)
+        except PkiError as exc:
+            fail(str(exc))
+        for path in paths:
+            click.echo(str(path))
