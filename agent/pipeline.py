@@ -55,7 +55,8 @@ class Reporter:
     def slices(self, desired: Desired, slices: list[SliceState]) -> None:
         raise NotImplementedError
 
-    def run(self, record: RunRecord, restarted: bool) -> None:
+    def run(self, record: RunRecord, restarted: bool, events: str = "") -> None:
+        """Report a finished run; ``events`` is its OpenLineage events as a JSON array."""
         raise NotImplementedError
 
     def succeeded_revisions(self, herd: str, pipeline: str) -> tuple[set[str], str]:
@@ -322,8 +323,9 @@ class PipelineWorker:
         restarting = outcome not in ("succeeded", "cancelled") and not stopped
         self.slices = {s.id: s for s in result.slices}
         self._report_slices(desired, force=True)
+        events = read_events(data_dir / ".runink" / "runs" / result.run_id)
         try:
-            self._reporter.run(record, restarted=restarting)
+            self._reporter.run(record, restarted=restarting, events=events)
         except Exception as exc:
             logger.warning(
                 "pipeline %s: cannot report run %s: %s", plan.pipeline, result.run_id, exc
@@ -385,6 +387,25 @@ class PipelineWorker:
         for s in self.slices.values():
             out[s.state] = out.get(s.state, 0) + 1
         return out
+
+
+def read_events(run_dir: Path) -> str:
+    """The run's OpenLineage events (``lineage/<n>-<type>.json``) as one JSON array.
+
+    Lineage never fails a run: an unreadable file leaves the events out (logged) and
+    the run is reported all the same.
+    """
+    directory = run_dir / "lineage"
+    try:
+        files = sorted(
+            (p for p in directory.glob("*-*.json") if p.name.split("-", 1)[0].isdigit()),
+            key=lambda p: int(p.name.split("-", 1)[0]),
+        )
+        events = [orjson.loads(p.read_bytes()) for p in files]
+    except (OSError, orjson.JSONDecodeError) as exc:
+        logger.warning("run %s: cannot read its lineage events: %s", run_dir.name, exc)
+        return ""
+    return orjson.dumps(events).decode() if events else ""
 
 
 def _parse_time(text: str) -> float | None:

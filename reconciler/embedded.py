@@ -2,8 +2,11 @@
 
 ``<data>/pki`` (CA, server, agent and client certificates, token key, KEK), the Barn
 secret and member config (ports chosen on first start and kept, so a restart finds
-its journal's peers), the metrics token and each source's webhook secret. Everything
-secret is mode 0600 and lives in the data dir, never in the repository's work tree.
+its journal's peers), the metrics token and each source's webhook secret, and the SSH
+key that signs lineage commits (``<data>/lineage/signing_key``, generated with
+ssh-keygen when no key is given; ``allowed_signers`` next to it holds the line that
+trusts it). Everything secret is mode 0600 and lives in the data dir, never in the
+repository's work tree.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,9 @@ from runink.api.tokens import TokenVerifier, load_private_key
 from runink.barn import BarnConfig, MemberConfig
 
 LOCAL_NODE = "local"
+LINEAGE_KEY = Path("lineage") / "signing_key"
+LINEAGE_ALLOWED_SIGNERS = Path("lineage") / "allowed_signers"
+LINEAGE_PRINCIPAL = "runink-lineage"
 
 
 @dataclass(frozen=True)
@@ -68,10 +75,69 @@ def ports(data_dir: Path) -> Ports:
     return chosen
 
 
+def lineage_signing_key(data_dir: Path) -> Path:
+    """The data dir's lineage signing key, made with ssh-keygen (ed25519) on first use.
+
+    ``<data>/lineage/allowed_signers`` gets the line that trusts it, in git's
+    allowed-signers format, ready to be added to the repository's file.
+    """
+    key = data_dir / LINEAGE_KEY
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(key.parent, 0o700)
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                LINEAGE_PRINCIPAL,
+                "-f",
+                str(key),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    signers = data_dir / LINEAGE_ALLOWED_SIGNERS
+    if not signers.exists():
+        signers.write_text(allowed_signers_line(key) + "\n")
+    return key
+
+
+def allowed_signers_line(key: Path) -> str:
+    """``<principal> namespaces="git" <public key>``: the line that trusts ``key``."""
+    public = Path(f"{key}.pub")
+    text = public.read_text().split() if public.exists() else []
+    if len(text) < 2:
+        done = subprocess.run(
+            ["ssh-keygen", "-y", "-f", str(key)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        text = done.stdout.split()
+    return f'{LINEAGE_PRINCIPAL} namespaces="git" {text[0]} {text[1]}'
+
+
 def embedded_config(
-    data_dir: Path, repo: Path, *, name: str = "local", resync: float = 30.0
+    data_dir: Path,
+    repo: Path,
+    *,
+    name: str = "local",
+    resync: float = 30.0,
+    signing_key: Path | None = None,
+    generate_signing_key: bool = True,
 ) -> ServerConfig:
-    """The server config of `runi up` for ``repo`` (creating the state it needs)."""
+    """The server config of `runi up` for ``repo`` (creating the state it needs).
+
+    Lineage commits are signed with ``signing_key``, else (``generate_signing_key``)
+    with the data dir's own key, made on first use.
+    """
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
@@ -85,6 +151,8 @@ def embedded_config(
         data_dir / "hooks" / f"{name}.secret", secrets.token_hex(24).encode()
     )
     key = load_private_key(pki / TOKEN_KEY)
+    if signing_key is None and generate_signing_key:
+        signing_key = lineage_signing_key(data_dir)
     return ServerConfig(
         identity=f"server-{socket.gethostname()}",
         barn=BarnConfig(
@@ -108,4 +176,5 @@ def embedded_config(
         metrics_token=metrics_token.decode().strip(),
         hook_secrets={name: hook_secret.strip()},
         resync=resync,
+        lineage_signing_key=signing_key.resolve() if signing_key is not None else None,
     )

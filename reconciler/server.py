@@ -18,12 +18,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import git
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -31,11 +29,13 @@ from reconciler import exporter
 from reconciler.apply import ApplyController
 from reconciler.controller import Controller, Manager
 from reconciler.leader import ControllerLease
+from reconciler.lineage import LineageController
 from reconciler.scheduler import Scheduler
 from reconciler.source import DesiredStates, SourceController, SourceSpec
 from reconciler.status import StatusController
 from runink.api.server import ApiServer, ApiSettings
 from runink.barn import Barn, BarnConfig, BarnError
+from runink.observability.http import MetricsHttp
 
 log = logging.getLogger("runink.server")
 
@@ -53,6 +53,7 @@ class ServerConfig:
     hook_secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     resync: float = 30.0
     workers: int = 2
+    lineage_signing_key: Path | None = None  # SSH private key that signs lineage commits
 
 
 class ControlPlane:
@@ -64,11 +65,12 @@ class ControlPlane:
         self.api: ApiServer | None = None
         self.manager: Manager | None = None
         self.lease: ControllerLease | None = None
-        self.http: ThreadingHTTPServer | None = None
+        self.http: MetricsHttp | None = None
         self._observer: Any = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._source: SourceController | None = None
+        self.lineage: LineageController | None = None
         self._exporter: exporter.BarnExporter | None = None
 
     @property
@@ -79,7 +81,7 @@ class ControlPlane:
     @property
     def http_port(self) -> int:
         assert self.http is not None
-        return int(self.http.server_address[1])
+        return self.http.port
 
     def start(self, leader_timeout: float = 30.0) -> ControlPlane:
         config = self.config
@@ -91,11 +93,15 @@ class ControlPlane:
         self._source = source = SourceController(
             barn, config.sources, desired, on_valid=lambda repo: self.enqueue("apply", repo)
         )
+        self.lineage = LineageController(
+            barn, config.sources, desired, signing_key=config.lineage_signing_key
+        )
         controllers: list[Controller] = [
             source,
             ApplyController(barn, config.sources, desired),
             Scheduler(barn),
             StatusController(barn),
+            self.lineage,
         ]
         self.lease = ControllerLease(barn, config.identity)
         self.lease.step()  # lead at once when nobody else does
@@ -120,8 +126,7 @@ class ControlPlane:
             self._observer.stop()
             self._observer.join(5)
         if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+            self.http.stop()
         if self.manager is not None:
             self.manager.stop()
         if self._source is not None:
@@ -173,6 +178,9 @@ class ControlPlane:
             self.enqueue("status", pipeline)
         elif kind in ("status", "runs") and len(parts) >= 5:
             self.enqueue("status", "/".join(parts[2:5]))
+        elif kind == "lineage" and len(parts) == 4 and parts[2] == "pending":
+            for spec in self.config.sources:
+                self.enqueue("lineage", spec.name)
         elif kind == "assignments" and len(parts) == 6:
             self.enqueue("status", "/".join(parts[3:6]))
         elif kind in ("nodes", "herds") and self.manager is not None:
@@ -194,53 +202,40 @@ class ControlPlane:
             except (git.GitError, OSError) as exc:
                 log.warning("not watching %s: %s (polling only)", spec.path, exc)
                 continue
-            handler = _RefsChanged(functools.partial(self.enqueue, "source", spec.name))
+            handler = _RefsChanged(
+                functools.partial(self.enqueue, "source", spec.name), self._lineage_refs
+            )
             observer.schedule(handler, str(git_dir), recursive=True)
         observer.daemon = True
         observer.start()
         self._observer = observer
 
+    def _lineage_refs(self) -> tuple[str, ...]:
+        branches = self.lineage.branches() if self.lineage is not None else set()
+        return tuple(f"refs/heads/{b}" for b in sorted(branches))
+
     # ------------------------------------------------------------ HTTP
 
     def _serve_http(self, address: tuple[str, int]) -> None:
-        plane = self
+        exporter = self._exporter
+        self.http = MetricsHttp(
+            address,
+            self.config.metrics_token,
+            post=self._hook,
+            extra=exporter.text if exporter is not None else None,
+        ).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != "/metrics":
-                    self._reply(404, b"not found\n")
-                elif not _bearer_ok(self.headers.get("Authorization", ""), plane):
-                    self._reply(401, b"a bearer token is required\n")
-                else:
-                    self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
-
-            def do_POST(self) -> None:
-                name = self.path.removeprefix("/hooks/")
-                secret = plane.config.hook_secrets.get(name)
-                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
-                body = self.rfile.read(length)
-                if not self.path.startswith("/hooks/") or secret is None:
-                    self._reply(404, b"no such hook\n")
-                    return
-                given = self.headers.get(SIGNATURE_HEADER, "")
-                if not hmac.compare_digest(given, hook_signature(secret, body)):
-                    self._reply(401, b"bad signature\n")
-                    return
-                plane.enqueue("source", name)
-                self._reply(202, b"queued\n")
-
-            def _reply(self, code: int, body: bytes, kind: str = "text/plain") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("http: " + format, *args)
-
-        self.http = ThreadingHTTPServer(address, Handler)
-        self._spawn(self.http.serve_forever, "http")
+    def _hook(self, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        """``POST /hooks/<source>``: a signed nudge to look at the source now."""
+        name = path.removeprefix("/hooks/")
+        secret = self.config.hook_secrets.get(name)
+        if not path.startswith("/hooks/") or secret is None:
+            return 404, b"no such hook\n"
+        given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), "")
+        if not hmac.compare_digest(given, hook_signature(secret, body)):
+            return 401, b"bad signature\n"
+        self.enqueue("source", name)
+        return 202, b"queued\n"
 
 
 SIGNATURE_HEADER = "X-Runink-Signature"
@@ -252,25 +247,38 @@ def hook_signature(secret: bytes, body: bytes) -> str:
 
 
 class _RefsChanged(FileSystemEventHandler):
-    """A commit, push or fetch moved a ref: look at the source again."""
+    """A commit, push or fetch moved a ref: look at the source again.
 
-    def __init__(self, notify: Callable[[], None]) -> None:
+    The lineage branch is not the source: the lineage controller's own commits to it
+    (and their lock files, reflog and directories) must not wake the source controller.
+    """
+
+    def __init__(
+        self, notify: Callable[[], None], ignored: Callable[[], tuple[str, ...]] = tuple
+    ) -> None:
         self.notify = notify
+        self.ignored = ignored
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         # Only writes: reading a ref (as the source controller does) is an event too,
         # and answering it with a reconcile would read the ref again, forever.
         if event.event_type not in ("created", "modified", "moved", "deleted", "closed"):
             return
-        paths = (str(event.src_path), str(getattr(event, "dest_path", "") or ""))
-        if any("/refs/" in p or p.endswith(("packed-refs", "HEAD")) for p in paths):
+        if event.is_directory:  # a new ref namespace; the ref file's own event follows
+            return
+        paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
+        ignored = self.ignored()
+        if any(_is_ref(p) and not _is_one_of(p, ignored) for p in paths if p):
             self.notify()
 
 
-def _bearer_ok(header: str, plane: ControlPlane) -> bool:
-    token = plane.config.metrics_token
-    given = header.removeprefix("Bearer ").strip()
-    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+def _is_ref(path: str) -> bool:
+    return "/refs/" in path or path.endswith(("packed-refs", "HEAD"))
+
+
+def _is_one_of(path: str, refs: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of ``refs`` (its file, lock or reflog)."""
+    return any(path.removesuffix(".lock").endswith("/" + ref) for ref in refs)
 
 
 def _pipelines(plane: ControlPlane) -> list[str]:

@@ -2,8 +2,10 @@
 
 Copies example-repo/ into a fresh git repository (a bare "origin" and a clone, in a
 temp dir), starts `runi up` on the origin, waits until every pipeline is Synced and
-Healthy, pushes a commit that changes one feature, shows the new revision converging,
-prints `runi status`, and stops everything.
+Healthy, pushes a commit that changes one feature (and trusts runi up's lineage signing
+key in .runink/allowed_signers), shows the new revision converging, prints `runi
+status`, then fetches the signed lineage branch and shows `runi lineage log`,
+`git verify-commit` and `runi lineage verify`, and stops everything.
 """
 
 from __future__ import annotations
@@ -124,6 +126,46 @@ def set_secret(up: Up, state: Path) -> None:
     print(f"   | {(done.stdout or done.stderr).strip()}", flush=True)
 
 
+def trust_lineage_key(work: Path, state: Path) -> None:
+    """Add the allowed-signers line runi up printed for its generated key, as a user would."""
+    line = (state / "lineage" / "allowed_signers").read_text()
+    signers = work / ".runink" / "allowed_signers"
+    signers.write_text(signers.read_text() + line)
+    print(f"   | .runink/allowed_signers += {line.strip()[:72]}...", flush=True)
+
+
+def show_lineage(origin: Path, work: Path, revision: str, timeout: float = 60.0) -> None:
+    """Fetch the lineage branch once the run of ``revision`` is on it; log and verify it."""
+    say("the runs' lineage, committed and signed on runink/lineage of origin.git")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = runi("lineage", "log", "--repo", str(origin), "-o", "json")
+        if done.returncode == 0 and any(
+            revision in row["revision"] for row in json.loads(done.stdout)
+        ):
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit("demo: the runs' lineage did not reach runink/lineage")
+    git(work, "fetch", "-q", "origin", "runink/lineage:runink/lineage")
+    say("runi lineage log (in the clone, offline)")
+    print(runi("lineage", "log", "--repo", str(work)).stdout, flush=True)
+    say("git verify-commit runink/lineage (allowed signers: .runink/allowed_signers)")
+    signers = work / ".runink" / "allowed_signers"
+    done = subprocess.run(
+        ["git", "-c", f"gpg.ssh.allowedSignersFile={signers}", "verify-commit", "runink/lineage"],
+        cwd=work, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    print(f"   | {(done.stderr or done.stdout).strip()}", flush=True)
+    if done.returncode != 0:
+        raise SystemExit("demo: the lineage branch's tip does not verify")
+    say("runi lineage verify")
+    done = runi("lineage", "verify", "--repo", str(work))
+    print(done.stdout, flush=True)
+    if done.returncode != 0:
+        raise SystemExit("demo: runi lineage verify failed")
+
+
 def main() -> None:
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="runink-demo-"))
@@ -151,7 +193,8 @@ def main() -> None:
             say("a change to one feature: orders' DLQ objective 5% -> 2%, git push")
             feature = work / "features/orders.dsl"
             feature.write_text(feature.read_text().replace("dlq_ratio=0.05", "dlq_ratio=0.02"))
-            git(work, "commit", "-q", "-am", "orders: tighter DLQ objective")
+            trust_lineage_key(work, tmp / "state")
+            git(work, "commit", "-q", "-am", "orders: tighter DLQ objective; trust the lineage key")
             pushed = time.monotonic()
             git(work, "push", "-q", "origin", "main")
             second = git(work, "rev-parse", "HEAD")
@@ -161,6 +204,7 @@ def main() -> None:
             for herd in HERDS:
                 say(f"runi status (a viewer token of herd {herd})")
                 print(status(up, tmp / "state", herd).stdout, flush=True)
+            show_lineage(tmp / "origin.git", work, second)
         finally:
             say("stopping runi up (Ctrl-C)")
             code = up.stop()

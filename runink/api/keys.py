@@ -91,6 +91,14 @@ def run_key(herd: str, pipeline: str, run_id: str) -> str:
     return runs_prefix(herd, pipeline) + check_name("run", run_id)
 
 
+LINEAGE_PENDING_PREFIX = "/lineage/pending/"
+
+
+def lineage_pending_key(run_id: str) -> str:
+    """Where a finished run's events wait for the lineage controller."""
+    return LINEAGE_PENDING_PREFIX + check_name("run", run_id)
+
+
 def secrets_prefix(herd: str) -> str:
     return f"/secrets/{check_name('herd', herd)}/"
 

@@ -221,6 +221,30 @@ def run_from_pb(message: pb.RunSummary) -> RunRecord:
     )
 
 
+#: Larger event lists are not queued (the run is still recorded): lineage never fails a run.
+MAX_EVENTS_BYTES = 4 * 1024 * 1024
+
+
+def _lineage_events(run: RunRecord, text: str) -> list[Any] | None:
+    """The events a run report carries, None when there are none usable (logged)."""
+    if not text:
+        return None
+    if len(text) > MAX_EVENTS_BYTES:
+        logger.warning(
+            "run %s: lineage events too large (%d bytes); not queued", run.run_id, len(text)
+        )
+        return None
+    try:
+        events = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        logger.warning("run %s: lineage events are not JSON (%s); not queued", run.run_id, exc)
+        return None
+    if not isinstance(events, list) or not events:
+        logger.warning("run %s: lineage events are not a non-empty list; not queued", run.run_id)
+        return None
+    return events
+
+
 def _sort_runs(runs: list[RunRecord]) -> list[RunRecord]:
     # UUIDv7 run ids sort by time; the start time decides between other id schemes.
     return sorted(runs, key=lambda r: (r.started_at, r.run_id))
@@ -635,7 +659,21 @@ class Api:
                     f"run {run.run_id} belongs to node {owner!r}, not {node!r}",
                 )
         record = replace(run, node=node, pipeline=keys.pipeline_id(run.herd, run.pipeline))
-        return self.store.put(key, record.to_dict()).revision
+        ops = [Op.put(key, record.to_dict())]
+        events = _lineage_events(record, message.events_json)
+        if events is not None:
+            # The same transaction: a run on record always has its lineage queued.
+            pending = {
+                "run_id": record.run_id,
+                "herd": record.herd,
+                "pipeline": record.pipeline,
+                "revision": record.revision,
+                "outcome": record.outcome,
+                "ended_at": record.ended_at,
+                "events": events,
+            }
+            ops.append(Op.put(keys.lineage_pending_key(record.run_id), pending))
+        return self.store.txn([], ops).revision
 
     def register(self, node: str, request: pb.RegisterRequest) -> pb.RegisterReply:
         ttl = request.ttl_seconds or DEFAULT_NODE_TTL

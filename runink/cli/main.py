@@ -17,6 +17,7 @@ from runink.cli.contract import contract
 from runink.cli.doctor import doctor_command
 from runink.cli.hook import hook
 from runink.cli.init import init_command
+from runink.cli.lineage import lineage_group
 from runink.cli.lint import lint_command
 from runink.cli.output import EXIT_USAGE
 from runink.cli.pki import pki_group
@@ -59,6 +60,7 @@ cli.add_command(hook)
 cli.add_command(init_command)
 cli.add_command(server_command)
 cli.add_command(up_command)
+cli.add_command(lineage_group)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from reconciler.embedded import embedded_config
+from reconciler.embedded import allowed_signers_line, embedded_config
 from reconciler.server import ControlPlane, ServerConfig
 from runink.cli.output import EXIT_OK, EXIT_USAGE, console
 
@@ -50,6 +50,20 @@ def print_endpoints(config: ServerConfig, plane: ControlPlane, data_dir: Path) -
     )
 
 
+def print_lineage_key(key: Path | None, *, generated: bool) -> None:
+    """Say which key signs lineage commits and the allowed-signers line that trusts it."""
+    out = console(stderr=True)
+    if key is None:
+        out.print(
+            "runi: lineage          [yellow]no signing key[/]: runs stay pending unless "
+            "runink.yaml says spec.lineage.signing: none (--lineage-signing-key PATH)"
+        )
+        return
+    made = " (generated)" if generated else ""
+    out.print(f"runi: lineage key      {key}{made}; trust it in the allowed signers file:")
+    out.print(f"runi:   {allowed_signers_line(key)}", markup=False)
+
+
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM."""
     stop = threading.Event()
@@ -79,7 +93,15 @@ def wait_for_signal() -> None:
     help="Seconds between polls of the repository and full resyncs (a fallback: commits "
     "to a local repository are seen at once).",
 )
-def server_command(repo: Path, data_dir: Path | None, name: str, resync: float) -> None:
+@click.option(
+    "--lineage-signing-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="RUNINK_LINEAGE_SIGNING_KEY",
+    help="SSH private key that signs lineage commits (runink.yaml spec.lineage.signing: ssh).",
+)
+def server_command(
+    repo: Path, data_dir: Path | None, name: str, resync: float, lineage_signing_key: Path | None
+) -> None:
     """Serve REPO: Barn, the API and the controllers, until Ctrl-C.
 
     Commits to REPO's tracked branch are validated, compiled and applied as they land;
@@ -87,7 +109,14 @@ def server_command(repo: Path, data_dir: Path | None, name: str, resync: float) 
     """
     data_dir = data_dir or default_data_dir(name)
     check_data_dir(data_dir, repo)
-    config = embedded_config(data_dir, repo, name=name, resync=resync)
+    config = embedded_config(
+        data_dir,
+        repo,
+        name=name,
+        resync=resync,
+        signing_key=lineage_signing_key,
+        generate_signing_key=False,
+    )
     plane = ControlPlane(config)
     try:
         plane.start()
@@ -96,6 +125,7 @@ def server_command(repo: Path, data_dir: Path | None, name: str, resync: float) 
         click.echo(f"runi server: cannot start: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     print_endpoints(config, plane, data_dir)
+    print_lineage_key(config.lineage_signing_key, generated=False)
     console(stderr=True).print("runi: serving; Ctrl-C stops")
     try:
         wait_for_signal()

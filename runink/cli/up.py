@@ -15,7 +15,13 @@ from reconciler.server import ControlPlane
 from runink.api.records import SourceRecord, StatusRecord
 from runink.barn import BarnClient
 from runink.cli.output import EXIT_OK, EXIT_USAGE, console
-from runink.cli.server import check_data_dir, default_data_dir, print_endpoints, wait_for_signal
+from runink.cli.server import (
+    check_data_dir,
+    default_data_dir,
+    print_endpoints,
+    print_lineage_key,
+    wait_for_signal,
+)
 
 
 class Narrator:
@@ -89,7 +95,20 @@ class Narrator:
     help="Debugging only: run slices as plain processes (no cgroups or namespaces).",
 )
 @click.option("--resync", type=float, default=30.0, show_default=True, help="Poll interval.")
-def up_command(repo: Path, data_dir: Path | None, no_isolation: bool, resync: float) -> None:
+@click.option(
+    "--lineage-signing-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="RUNINK_LINEAGE_SIGNING_KEY",
+    help="SSH private key that signs lineage commits (default: one generated in the data "
+    "dir; its allowed-signers line is printed).",
+)
+def up_command(
+    repo: Path,
+    data_dir: Path | None,
+    no_isolation: bool,
+    resync: float,
+    lineage_signing_key: Path | None,
+) -> None:
     """Run REPO's pipelines here: one server and one agent, until Ctrl-C.
 
     Commit to the repository and the new revision is validated, applied and run; an
@@ -97,7 +116,7 @@ def up_command(repo: Path, data_dir: Path | None, no_isolation: bool, resync: fl
     """
     data_dir = (data_dir or default_data_dir("local")).resolve()
     check_data_dir(data_dir, repo)
-    config = embedded_config(data_dir, repo, resync=resync)
+    config = embedded_config(data_dir, repo, resync=resync, signing_key=lineage_signing_key)
     if no_isolation:
         console(stderr=True).print(
             "[bold red]runi up: --no-isolation: slices run as plain processes, without "
@@ -126,6 +145,7 @@ def up_command(repo: Path, data_dir: Path | None, no_isolation: bool, resync: fl
         click.echo(f"runi up: cannot start: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     print_endpoints(config, plane, data_dir)
+    print_lineage_key(config.lineage_signing_key, generated=lineage_signing_key is None)
     assert plane.barn is not None
     narrator = Narrator(plane.barn)
     narrator.start()

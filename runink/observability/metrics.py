@@ -139,3 +139,16 @@ LINEAGE_OLDEST_PENDING_AGE = Family(
     "runink_lineage_oldest_pending_age_seconds",
     "Age of the oldest run waiting for its lineage commit; 0 when none waits",
 )
+
+# Lineage controller (reconciler/lineage.py): commits of runs' events to git.
+LINEAGE_COMMITS = Counter(
+    "runink_lineage_commits_total",
+    "Lineage commits: committed (the branch moved), conflict (the branch moved under us; "
+    "rebuilt on the new tip), failed (git refused; the runs stay pending)",
+    ["result"],
+)
+LINEAGE_COMMIT_DURATION = Histogram(
+    "runink_lineage_commit_duration_seconds",
+    "Time to build, sign and land one batch of runs on the lineage branch",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

@@ -210,7 +210,7 @@ class StepStatus(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., counts: _Optional[_Mapping[str, int]] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_id", "herd", "pipeline", "revision", "outcome", "started_at", "ended_at", "node", "totals", "steps", "problems")
+    __slots__ = ("run_id", "herd", "pipeline", "revision", "outcome", "started_at", "ended_at", "node", "totals", "steps", "problems", "events_json")
     class TotalsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class RunSummary(_message.Message):
     TOTALS_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_JSON_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     herd: str
     pipeline: str
@@ -240,7 +241,8 @@ class RunSummary(_message.Message):
     totals: _containers.ScalarMap[str, int]
     steps: _containers.RepeatedCompositeFieldContainer[StepStatus]
     problems: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, run_id: _Optional[str] = ..., herd: _Optional[str] = ..., pipeline: _Optional[str] = ..., revision: _Optional[str] = ..., outcome: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., node: _Optional[str] = ..., totals: _Optional[_Mapping[str, int]] = ..., steps: _Optional[_Iterable[_Union[StepStatus, _Mapping]]] = ..., problems: _Optional[_Iterable[str]] = ...) -> None: ...
+    events_json: str
+    def __init__(self, run_id: _Optional[str] = ..., herd: _Optional[str] = ..., pipeline: _Optional[str] = ..., revision: _Optional[str] = ..., outcome: _Optional[str] = ..., started_at: _Optional[str] = ..., ended_at: _Optional[str] = ..., node: _Optional[str] = ..., totals: _Optional[_Mapping[str, int]] = ..., steps: _Optional[_Iterable[_Union[StepStatus, _Mapping]]] = ..., problems: _Optional[_Iterable[str]] = ..., events_json: _Optional[str] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
     __slots__ = ("herd", "pipeline", "limit")
