@@ -12,7 +12,6 @@ holding a thousand pipelines re-reads only the runs that moved.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import REGISTRY
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -108,6 +107,8 @@ class BarnExporter(Collector):
         self._label_sets: dict[Pipeline, tuple[dict[str, str], tuple[dict[str, str], ...]]] = {}
         self._signature: tuple[int, ...] = ()
         self._pipeline_families: list[Metric] = []
+        self._pipeline_text = b""
+        self._text_signature: tuple[int, ...] | None = None
 
     def describe(self) -> Iterable[Metric]:
         """The families, without samples (lets the registry refuse a second exporter)."""
@@ -120,6 +121,19 @@ class BarnExporter(Collector):
             except BarnError as exc:  # shutting down, or the member is unwell: say nothing
                 log.warning("metrics from Barn unavailable: %s", exc)
                 return []
+
+    def text(self) -> bytes:
+        """These families in the text exposition format. The pipeline families (a
+        thousand pipelines make eight thousand samples) are rendered once per change of
+        plans or runs, not once per scrape: formatting them is most of a scrape."""
+        metrics_now = list(self.collect())
+        with self._lock:
+            pipeline_ids = {id(m) for m in self._pipeline_families}
+            if self._text_signature != self._signature:
+                self._pipeline_text = generate_latest(_Fixed(self._pipeline_families))
+                self._text_signature = self._signature
+            rest = [m for m in metrics_now if id(m) not in pipeline_ids]
+            return self._pipeline_text + generate_latest(_Fixed(rest))
 
     # ------------------------------------------------------------ internals
 
@@ -284,24 +298,35 @@ def _ready(source: object) -> float:
     return 0.0
 
 
+class _Fixed(Collector):
+    """A registry-shaped wrapper of ready families, for generate_latest."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+_ATTACHED: list[BarnExporter] = []
+
+
 def attach(barn: BarnClient) -> BarnExporter | None:
-    """Export ``barn``'s metrics from this process's default registry; None when another
-    server in this process already does (one process, one set of these series)."""
-    exporter = BarnExporter(barn)
-    try:
-        REGISTRY.register(exporter)
-    except ValueError:
+    """An exporter of ``barn``'s metrics, served next to the default registry (see
+    :meth:`BarnExporter.text`); None when another server in this process already has
+    one (one process, one set of these series)."""
+    if _ATTACHED:
         log.warning("another server in this process exports the Barn metrics; not this one")
         return None
+    exporter = BarnExporter(barn)
+    _ATTACHED.append(exporter)
     return exporter
 
 
 def detach(exporter: BarnExporter | None) -> None:
     """Stop exporting (idempotent)."""
-    if exporter is None:
-        return
-    with contextlib.suppress(KeyError):
-        REGISTRY.unregister(exporter)
+    if exporter is not None and exporter in _ATTACHED:
+        _ATTACHED.remove(exporter)
 
 
 __all__ = ["OUTCOMES", "BarnExporter", "attach", "detach", "objectives"]

@@ -27,10 +27,15 @@ class MetricsHttp:
     """``/metrics`` for bearer ``token`` (refused when no token is set), plus ``post``."""
 
     def __init__(
-        self, address: tuple[str, int], token: str, post: PostHandler | None = None
+        self,
+        address: tuple[str, int],
+        token: str,
+        post: PostHandler | None = None,
+        extra: Callable[[], bytes] | None = None,
     ) -> None:
         self.token = token
         self.post = post
+        self.extra = extra  # more exposition text (a collector that renders its own)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +45,8 @@ class MetricsHttp:
                 elif not outer.authorized(self.headers.get("Authorization", "")):
                     self._reply(401, b"a bearer token is required\n")
                 else:
-                    self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
+                    text = generate_latest() + (outer.extra() if outer.extra else b"")
+                    self._reply(200, text, CONTENT_TYPE_LATEST)
 
             def do_POST(self) -> None:
                 length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
