@@ -199,3 +199,30 @@ def test_restarting_runi_up_runs_nothing_twice(tmp_path: Path, world: tuple[Path
         assert [r["run_id"] for r in runs_after] == [r["run_id"] for r in runs_before]
     finally:
         again.stop()
+
+
+def test_runi_up_serves_server_and_agent_metrics_that_promtool_accepts(
+    world: tuple[Path, Up],
+) -> None:
+    import urllib.request
+
+    _, up = world
+    url = next(line.split()[2] for line in up.lines if line.startswith("runi: metrics"))
+    token = (up.state / "metrics.token").read_text().strip()
+    families = (
+        *("runink_pipeline_info", "runink_slices", "runink_records_total"),
+        *("runink_reconcile_total", "runink_node_ready", "runink_barn_has_leader"),
+    )
+
+    def scrape() -> str | None:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            text = str(reply.read().decode())
+        samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines()}
+        return text if all(f in samples for f in families) else None
+
+    text = eventually(scrape, timeout=60, what="server and agent series on one scrape")
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
