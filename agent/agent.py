@@ -350,6 +350,12 @@ class _ApiReporter(Reporter):
         done = {r.revision for r in runs if r.outcome == "succeeded"}
         return done, runs[0].started_at if runs else ""
 
+    def checkpoint(self, herd: str, pipeline: str) -> dict[str, int]:
+        return self.agent.api.get_checkpoint(self.agent.node, herd, pipeline)
+
+    def save_checkpoint(self, herd: str, pipeline: str, offsets: Mapping[str, int]) -> None:
+        self.agent.api.save_checkpoint(self.agent.node, herd, pipeline, offsets)
+
 
 def _desired(event: pb.AssignmentEvent) -> Desired | None:
     try:

@@ -63,6 +63,14 @@ class Reporter:
         """Revisions with a succeeded run, and the start time of the latest run."""
         raise NotImplementedError
 
+    def checkpoint(self, herd: str, pipeline: str) -> dict[str, int]:
+        """A stream's last committed source offsets ({} when none)."""
+        raise NotImplementedError
+
+    def save_checkpoint(self, herd: str, pipeline: str, offsets: Mapping[str, int]) -> None:
+        """Keep a stream's committed source offsets (in Barn, through the API)."""
+        raise NotImplementedError
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -292,7 +300,9 @@ class PipelineWorker:
         self.slices = {}
         self._last_report = []
         plan = replace(desired.plan, revision=desired.revision)
+        stream = plan.trigger.kind == "stream"
         try:
+            resume = self._reporter.checkpoint(desired.herd, desired.pipeline) if stream else {}
             result = executor.run(
                 plan,
                 contracts=checkout.contracts,
@@ -302,6 +312,8 @@ class PipelineWorker:
                 records_dir=data_dir / ".runink" / "runs",  # herd dir shared by runs
                 on_progress=lambda statuses: self._progress(desired, statuses),
                 repository=checkout.snapshot.settings.name if checkout.snapshot.settings else None,
+                resume=resume,
+                on_checkpoint=(lambda o: self._checkpoint(desired, o)) if stream else None,
             )
         except Exception as exc:
             logger.exception("pipeline %s: run failed to start", desired.pipeline)
@@ -333,6 +345,14 @@ class PipelineWorker:
         return record
 
     # --- reports ---------------------------------------------------------------------
+
+    def _checkpoint(self, desired: Desired, offsets: Mapping[str, int]) -> None:
+        """Every sink committed up to ``offsets``: a restart (here or elsewhere) resumes
+        there. A checkpoint that cannot be saved is retried with the next one."""
+        try:
+            self._reporter.save_checkpoint(desired.herd, desired.pipeline, offsets)
+        except Exception as exc:
+            logger.warning("pipeline %s: checkpoint not saved: %s", desired.pipeline, exc)
 
     def _progress(self, desired: Desired, statuses: Mapping[str, SliceStatus]) -> None:
         with self._cond:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import grpc
+import orjson
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -256,3 +257,22 @@ class ApiClient:
         """The latest runs of a pipeline assigned to ``node``, newest first."""
         request = pb.AgentRunsRequest(node=node, herd=herd, pipeline=pipeline, limit=limit)
         return list(self.call(self.agent.ListPipelineRuns, request, pb.ListRunsReply).runs)
+
+    def save_checkpoint(
+        self, node: str, herd: str, pipeline: str, offsets: Mapping[str, int]
+    ) -> int:
+        """Keep a stream's committed source offsets (file -> bytes read) in Barn."""
+        request = pb.CheckpointRequest(
+            node=node,
+            herd=herd,
+            pipeline=pipeline,
+            offsets_json=orjson.dumps(dict(offsets)).decode(),
+        )
+        return int(self.call(self.agent.SaveCheckpoint, request, pb.ReportReply).revision)
+
+    def get_checkpoint(self, node: str, herd: str, pipeline: str) -> dict[str, int]:
+        """A stream's last saved offsets ({} when none)."""
+        request = pb.CheckpointRequest(node=node, herd=herd, pipeline=pipeline)
+        reply = self.call(self.agent.GetCheckpoint, request, pb.CheckpointReply)
+        value = orjson.loads(reply.offsets_json or "{}")
+        return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -99,6 +99,11 @@ def lineage_pending_key(run_id: str) -> str:
     return LINEAGE_PENDING_PREFIX + check_name("run", run_id)
 
 
+def checkpoint_key(herd: str, pipeline: str) -> str:
+    """``/checkpoints/<herd>/<feature>/<scenario>``: a stream's committed source offsets."""
+    return f"/checkpoints/{check_name('herd', herd)}/{local_pipeline(herd, pipeline)}"
+
+
 def secrets_prefix(herd: str) -> str:
     return f"/secrets/{check_name('herd', herd)}/"
 

@@ -52,6 +52,8 @@ RPC_PERMISSIONS: dict[str, Permission | str] = {
     "Agent.ReportRun": AGENT_ONLY,
     "Agent.GetSecret": AGENT_ONLY,
     "Agent.ListPipelineRuns": AGENT_ONLY,
+    "Agent.SaveCheckpoint": AGENT_ONLY,
+    "Agent.GetCheckpoint": AGENT_ONLY,
 }
 
 

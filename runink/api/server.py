@@ -984,6 +984,44 @@ class AgentService(pb_grpc.AgentServicer):
 
         return self.api.handle(rpc, context, call)
 
+    def SaveCheckpoint(
+        self, request: pb.CheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.ReportReply:
+        rpc = "Agent.SaveCheckpoint"
+
+        def call() -> pb.ReportReply:
+            node = self.api.agent(rpc, context, request.node)
+            self.api.assignment(node, request.herd, request.pipeline)
+            try:
+                offsets = orjson.loads(request.offsets_json or "{}")
+            except orjson.JSONDecodeError:
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "offsets_json is not JSON") from None
+            if not isinstance(offsets, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in offsets.values()
+            ):
+                raise _Abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "offsets_json: expected {file: bytes}"
+                )
+            value = {"offsets": offsets, "node": node, "saved_at": _now()}
+            put = self.api.store.put(keys.checkpoint_key(request.herd, request.pipeline), value)
+            return pb.ReportReply(revision=put.revision)
+
+        return self.api.handle(rpc, context, call)
+
+    def GetCheckpoint(
+        self, request: pb.CheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.CheckpointReply:
+        rpc = "Agent.GetCheckpoint"
+
+        def call() -> pb.CheckpointReply:
+            node = self.api.agent(rpc, context, request.node)
+            self.api.assignment(node, request.herd, request.pipeline)
+            kv = self.api.store.get(keys.checkpoint_key(request.herd, request.pipeline))
+            value = kv.value if kv is not None and isinstance(kv.value, dict) else {}
+            return pb.CheckpointReply(offsets_json=_json(value.get("offsets") or {}))
+
+        return self.api.handle(rpc, context, call)
+
 
 class ApiServer:
     """The gRPC server on ``settings.address`` (mTLS only) over ``store``."""

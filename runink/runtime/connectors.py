@@ -52,10 +52,14 @@ def read_source(
     data_dir: Path,
     batch_size: int,
     stopping: Callable[[], bool] = lambda: False,
-) -> Iterator[tuple[Batch, list[Rejected]]]:
+    offsets: dict[Path, int] | None = None,
+) -> Iterator[tuple[Batch | None, list[Rejected]]]:
     """Batches of records (and rejected input) from source URI ``text``.
 
-    ``dir://`` sources stream until ``stopping()`` is true; the others end with their input.
+    ``dir://`` sources stream until ``stopping()`` is true, reading each file from its
+    entry in ``offsets`` (kept current); after each file's new lines they yield
+    ``(None, [])``: a point where ``offsets`` may be checkpointed. The others end with
+    their input.
     """
     uri = parse_uri(text, SOURCE_SCHEMES)
     if uri.scheme == "stdin":
@@ -65,8 +69,9 @@ def read_source(
         from runink.runtime.streams import new_lines
 
         pattern_path = resolve(data_dir, uri)
-        for chunk in new_lines(pattern_path.parent, pattern_path.name, stopping):
+        for chunk in new_lines(pattern_path.parent, pattern_path.name, stopping, offsets):
             yield from _jsonl(iter((chunk,)), batch_size)
+            yield None, []
         return
     path = resolve(data_dir, uri)
     if not (path.is_file() or path.is_fifo()):

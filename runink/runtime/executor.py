@@ -139,6 +139,8 @@ class Executor:
         on_progress: Progress | None = None,
         repository: str | None = None,
         records_dir: Path | None = None,
+        resume: Mapping[str, int] | None = None,
+        on_checkpoint: Callable[[Mapping[str, int]], None] | None = None,
     ) -> RunResult:
         """Run ``plan`` once.
 
@@ -148,6 +150,10 @@ class Executor:
         ``records_dir/<run_id>`` when runs share a run dir (an agent's herd dir, where
         sinks such as a warehouse outlive each run); it must lie inside ``run_dir``,
         which is all an isolated slice can see.
+
+        A stream's source starts at ``resume`` (file -> bytes already read); whenever
+        every sink has committed the records before a checkpoint barrier, its source
+        offsets go to ``on_checkpoint`` (the agent keeps them in Barn).
         """
         self._stop = False
         run_id = uuid7()
@@ -172,6 +178,7 @@ class Executor:
 
         processes: dict[str, SliceProcess] = {}
         controls: dict[int, str] = {}
+        barriers = _Barriers([n["id"] for n in nodes if n["kind"] == "sink"])
         buffers: dict[str, bytearray] = {}
         env = {"RUNINK_MASK_KEY": (mask_key or os.urandom(32)).hex(), **SLICE_MALLOC}
         try:
@@ -196,6 +203,7 @@ class Executor:
                     if node["id"] == ASSERT_NODE
                     else (),
                     stream=plan.trigger.kind == "stream",
+                    resume=dict(resume or {}) if node["kind"] == "source" else {},
                 )
                 spec_path = spec_dir / f"{node['id']}.json"
                 spec.dump(spec_path)
@@ -220,7 +228,9 @@ class Executor:
                 controls[control_read] = node["id"]
                 buffers[node["id"]] = bytearray()
             with self._interruptible():
-                self._follow(controls, buffers, statuses, processes, on_progress)
+                self._follow(
+                    controls, buffers, statuses, processes, on_progress, barriers, on_checkpoint
+                )
         finally:
             # A slice closes its control pipe as it exits; give it a moment to be
             # reaped before treating it as stuck. On failure, nothing waits.
@@ -256,6 +266,8 @@ class Executor:
         statuses: dict[str, SliceStatus],
         processes: Mapping[str, SliceProcess],
         on_progress: Progress | None,
+        barriers: _Barriers,
+        on_checkpoint: Callable[[Mapping[str, int]], None] | None,
     ) -> None:
         """Read every slice's reports until all have ended; kill all on a failure."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
@@ -289,7 +301,12 @@ class Executor:
                 *lines, rest = bytes(buffers[node_id]).split(b"\n")
                 buffers[node_id] = bytearray(rest)
                 for line in lines:
-                    _apply(statuses[node_id], orjson.loads(line))
+                    message = orjson.loads(line)
+                    _apply(statuses[node_id], message)
+                    if "checkpoint" in message and on_checkpoint is not None:
+                        done = barriers.committed(node_id, message["checkpoint"])
+                        if done is not None:
+                            on_checkpoint(done)
             if on_progress is not None:
                 on_progress(statuses)
             if any(s.state in FAILED for s in statuses.values()):
@@ -338,6 +355,25 @@ class _Lineage:
             write_events(self.run_dir, [end_event(self.plan, result, **self.options)])
         except Exception:
             log.exception("could not write the end lineage event of %s", self.plan.pipeline)
+
+
+class _Barriers:
+    """Which checkpoint every sink has committed: a mark's offsets are safe to keep only
+    once the last sink reports it."""
+
+    def __init__(self, sinks: list[str]) -> None:
+        self.sinks = set(sinks)
+        self.reported: dict[int, set[str]] = {}
+
+    def committed(self, sink: str, checkpoint: Mapping[str, Any]) -> Mapping[str, int] | None:
+        mark = int(checkpoint["id"])
+        seen = self.reported.setdefault(mark, set())
+        seen.add(sink)
+        if seen != self.sinks:
+            return None
+        for older in [m for m in self.reported if m <= mark]:
+            del self.reported[older]
+        return {str(k): int(v) for k, v in dict(checkpoint["offsets"]).items()}
 
 
 def _failed(statuses: Mapping[str, SliceStatus]) -> bool:

@@ -11,9 +11,10 @@ came. :class:`Batch` decodes lazily, so a slice that never looks at records neve
 pays for them (bench/throughput.py).
 
 A stream is a sequence of frames ``kind (1 byte) | length (4 bytes, LE) | payload``:
-BATCH frames carry records; one END frame closes the stream with the number of
-records sent, so a reader can tell a finished stream from a writer that died
-(``TruncatedStream``) or lost frames (``FramingError``).
+BATCH frames carry records; MARK frames carry a stream's checkpoint barrier (the
+source offsets every record before it came from); one END frame closes the stream with
+the number of records sent, so a reader can tell a finished stream from a writer that
+died (``TruncatedStream``) or lost frames (``FramingError``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import fcntl
 import os
 import select
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ import orjson
 
 BATCH = 1
 END = 2
+MARK = 3
 _HEADER = struct.Struct("<BI")
 MAX_FRAME_BYTES = 128 * 1024 * 1024  # one frame; a batch larger than this is split
 DEFAULT_PIPE_BYTES = 1024 * 1024
@@ -181,6 +184,15 @@ def set_pipe_size(fd: int, size: int = DEFAULT_PIPE_BYTES) -> int:
     return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, min(size, cap))
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A checkpoint barrier: every record before it was read from the source up to
+    ``offsets``; a sink that has committed them reports the mark (DESIGN §5)."""
+
+    id: int
+    offsets: Mapping[str, int]
+
+
 class FrameWriter:
     """Writes batches to a file descriptor (a pipe: blocking writes are back-pressure)."""
 
@@ -208,6 +220,10 @@ class FrameWriter:
             return
         self._frame(BATCH, payload)
         self.records += batch.count
+
+    def mark(self, mark: Mark) -> None:
+        """Send a checkpoint barrier after the batches written so far."""
+        self._frame(MARK, orjson.dumps({"id": mark.id, "offsets": dict(mark.offsets)}))
 
     def end(self) -> None:
         """Close the stream: an END frame with the count, then the descriptor."""
@@ -239,10 +255,10 @@ class FrameReader:
     def ended(self) -> bool:
         return self.decoder.ended
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[Batch | Mark]:
         return self.batches()
 
-    def batches(self) -> Iterator[Batch]:
+    def batches(self) -> Iterator[Batch | Mark]:
         """Every batch, in order; raises TruncatedStream if the writer never ended it."""
         try:
             while not self.decoder.ended:
@@ -262,10 +278,10 @@ class Decoder:
         self.records = 0
         self.ended = False
 
-    def feed(self, data: bytes) -> list[Batch]:
-        """Batches completed by ``data``; raises FramingError on a malformed stream."""
+    def feed(self, data: bytes) -> list[Batch | Mark]:
+        """Batches (and marks) completed by ``data``; FramingError on a malformed stream."""
         self.buffer += data
-        batches: list[Batch] = []
+        batches: list[Batch | Mark] = []
         while len(self.buffer) >= _HEADER.size and not self.ended:
             kind, length = _HEADER.unpack_from(self.buffer)
             if length > MAX_FRAME_BYTES:
@@ -278,6 +294,9 @@ class Decoder:
                 batch = Batch.of_payload(payload)
                 self.records += batch.count
                 batches.append(batch)
+            elif kind == MARK:
+                value = orjson.loads(payload)
+                batches.append(Mark(int(value["id"]), dict(value["offsets"])))
             elif kind == END:
                 sent = orjson.loads(payload).get("records")
                 if sent != self.records:
@@ -297,8 +316,8 @@ class Decoder:
 
 def merge(
     fds: list[int], on_idle: Callable[[], None] | None = None, idle_seconds: float = 0.5
-) -> Iterator[Batch]:
-    """Batches from several streams as they arrive, until every stream has ended.
+) -> Iterator[Batch | Mark]:
+    """Batches (and marks) from several streams as they arrive, until every stream has ended.
 
     Reading one input to its end before the next can deadlock a DAG whose branches
     share an upstream (the unread branch fills its pipe and blocks the tee), so

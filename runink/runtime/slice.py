@@ -24,7 +24,7 @@ import orjson
 
 from runink.contracts import contract_from_data
 from runink.runtime.connectors import open_sink, read_source
-from runink.runtime.framing import Batch, FrameWriter, merge
+from runink.runtime.framing import Batch, FrameWriter, Mark, merge
 from runink.runtime.spec import SliceSpec
 
 Record = dict[str, Any]
@@ -153,9 +153,29 @@ class Outputs:
             self.sent[target] = self.sent.get(target, 0) + len(chosen)
         return failed
 
+    def mark(self, mark: Mark) -> None:
+        for writer, _, _ in self.writers:
+            writer.mark(mark)
+
     def end(self) -> None:
         for writer, _, _ in self.writers:
             writer.end()
+
+
+class Alignment:
+    """Barrier alignment: a mark goes on once every input has delivered it."""
+
+    def __init__(self, inputs: int) -> None:
+        self.inputs = inputs
+        self.seen: dict[int, int] = {}
+
+    def complete(self, mark: Mark) -> bool:
+        count = self.seen.get(mark.id, 0) + 1
+        if count < self.inputs:
+            self.seen[mark.id] = count
+            return False
+        self.seen.pop(mark.id, None)
+        return True
 
 
 _STOP = {"requested": False}
@@ -174,8 +194,15 @@ def run_source(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) ->
         report.flush()  # polled while a stream waits for input: a good time to report
         return _STOP["requested"]
 
-    batches = read_source(str(node["uri"]), Path(spec.data_dir), spec.batch_size, stopping)
+    data_dir = Path(spec.data_dir).resolve()
+    offsets = {data_dir / name: int(at) for name, at in spec.resume.items()}
+    marks = 0
+    batches = read_source(str(node["uri"]), data_dir, spec.batch_size, stopping, offsets)
     for records, rejected in batches:
+        if records is None:  # a checkpoint: every record read so far has been sent on
+            marks += 1
+            outputs.mark(Mark(marks, {str(p.relative_to(data_dir)): o for p, o in offsets.items()}))
+            continue
         report.counts["in"] += records.count + len(rejected)
         dlq.send({"record": r.raw, "reason": r.reason, "step": "source"} for r in rejected)
         unrouted = outputs.write(records)
@@ -193,7 +220,12 @@ def run_step(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> N
     name = str(spec.node["name"])
     # A selecting step emits input records unchanged: their original lines go on.
     selects = bool(getattr(impl, "passthrough", False))
+    aligned = Alignment(len(spec.inputs))
     for batch in merge(list(spec.inputs), on_idle=report.flush):
+        if isinstance(batch, Mark):
+            if aligned.complete(batch):  # every input is past this barrier
+                outputs.mark(batch)
+            continue
         outcome = impl.process(batch.records())
         accounted = outcome.consumed + outcome.filtered + len(outcome.dlq)
         if accounted != batch.count:
@@ -249,8 +281,15 @@ def run_sink(spec: SliceSpec, report: Reporter) -> None:
         contract,
         spec.stream,
     )
+    aligned = Alignment(len(spec.inputs))
     try:
         for batch in merge(list(spec.inputs), on_idle=report.flush):
+            if isinstance(batch, Mark):
+                # A stream sink committed each batch as it came: what came before the
+                # barrier is durable, so its offsets may be checkpointed.
+                if aligned.complete(batch):
+                    report.send("running", checkpoint={"id": batch.id, "offsets": batch.offsets})
+                continue
             sink.write(batch)
             report.counts["in"] += batch.count
             report.counts["out"] += batch.count

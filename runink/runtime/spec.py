@@ -41,6 +41,8 @@ class SliceSpec:
     assertions: tuple[str, ...] = ()
     batch_size: int = 1000
     stream: bool = False
+    # A stream source resumes here: file (relative to data_dir) -> bytes already read.
+    resume: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def slice_id(self) -> str:

@@ -63,9 +63,18 @@ def watch_files(directory: Path, pattern: str, stopping: Callable[[], bool]) -> 
         observer.join(timeout=5)
 
 
-def new_lines(directory: Path, pattern: str, stopping: Callable[[], bool]) -> Iterator[bytes]:
-    """The complete lines each file gained since it was last read, as one chunk per read."""
-    offsets: dict[Path, int] = {}
+def new_lines(
+    directory: Path,
+    pattern: str,
+    stopping: Callable[[], bool],
+    offsets: dict[Path, int] | None = None,
+) -> Iterator[bytes]:
+    """The complete lines each file gained since it was last read, as one chunk per read.
+
+    ``offsets`` (file -> bytes already read) is where reading starts, and is kept up to
+    date as chunks are yielded: a checkpoint is a copy of it.
+    """
+    offsets = {} if offsets is None else offsets
     for path in watch_files(directory, pattern, stopping):
         start = offsets.get(path, 0)
         with path.open("rb") as handle:

@@ -226,3 +226,71 @@ def test_runi_up_serves_server_and_agent_metrics_that_promtool_accepts(
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+INBOX = """@herd("ecommerce")
+Feature: Inbox
+  Scenario: Customers inbox
+    @source("dir://inbox/*.jsonl", contract="customer")
+    @sink("duckdb://inbox.duckdb#silver.customers", mode="upsert")
+    @stream
+"""
+
+
+def customer(i: int, name: str = "Ada Lovelace") -> str:
+    return json.dumps(
+        {"customer_id": f"C{i:05d}", "full_name": name, "email": f"c{i}@example.org",
+         "country": "GB", "segment": "consumer", "signed_up_on": "2025-01-01"}
+    ) + "\n"  # fmt: skip
+
+
+def test_a_stream_killed_mid_way_resumes_from_its_checkpoint_without_loss_or_duplicates(
+    tmp_path: Path, world: tuple[Path, Up]
+) -> None:
+    import duckdb
+
+    from runink.api.client import ApiClient
+
+    work, up = world
+    (work / "features/inbox.dsl").write_text(INBOX)
+    push(work, "a customers inbox")
+    inbox = up.state / "agent" / "ecommerce" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "a.jsonl").write_text("".join(customer(i) for i in range(1, 11)))
+    pki = up.state / "pki"
+
+    def checkpoint(server: Up) -> dict[str, int]:
+        # Read as the node's agent would (the API lets only an assigned node read it).
+        client = ApiClient.from_files(
+            server.api, pki / "ca.crt", pki / "agent-local.crt", pki / "agent-local.key"
+        )
+        try:
+            return client.get_checkpoint("local", "ecommerce", "ecommerce/inbox/customers-inbox")
+        except Exception:  # not assigned yet
+            return {}
+        finally:
+            client.close()
+
+    size_a = (inbox / "a.jsonl").stat().st_size
+    eventually(lambda: checkpoint(up).get("inbox/a.jsonl") == size_a, what="a checkpoint")
+    up.process.kill()  # kill -9: server, agent and the stream's slices die mid-stream
+    up.process.wait(timeout=30)
+    # While nothing runs: a new file, and a change to a customer already written.
+    (inbox / "b.jsonl").write_text(
+        customer(3, "Ada Byron") + "".join(customer(i) for i in range(11, 16))
+    )
+    size_b = (inbox / "b.jsonl").stat().st_size
+    again = Up(tmp_path / "origin.git", up.state)
+    try:
+        eventually(
+            lambda: checkpoint(again) == {"inbox/a.jsonl": size_a, "inbox/b.jsonl": size_b},
+            what="the resumed stream's checkpoint",
+        )
+    finally:
+        assert again.stop() == 0
+    with duckdb.connect(str(up.state / "agent/ecommerce/inbox.duckdb"), read_only=True) as db:
+        rows = db.execute(
+            "select customer_id, full_name from silver.customers order by customer_id"
+        ).fetchall()
+    assert [r[0] for r in rows] == [f"C{i:05d}" for i in range(1, 16)]  # each exactly once
+    assert dict(rows)["C00003"] == "Ada Byron"  # the upsert kept the newer record

@@ -474,6 +474,24 @@ class AgentSecretReply(_message.Message):
     value: bytes
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
 
+class CheckpointRequest(_message.Message):
+    __slots__ = ("node", "herd", "pipeline", "offsets_json")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    HERD_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_JSON_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    herd: str
+    pipeline: str
+    offsets_json: str
+    def __init__(self, node: _Optional[str] = ..., herd: _Optional[str] = ..., pipeline: _Optional[str] = ..., offsets_json: _Optional[str] = ...) -> None: ...
+
+class CheckpointReply(_message.Message):
+    __slots__ = ("offsets_json",)
+    OFFSETS_JSON_FIELD_NUMBER: _ClassVar[int]
+    offsets_json: str
+    def __init__(self, offsets_json: _Optional[str] = ...) -> None: ...
+
 class AgentRunsRequest(_message.Message):
     __slots__ = ("node", "herd", "pipeline", "limit")
     NODE_FIELD_NUMBER: _ClassVar[int]

@@ -557,6 +557,16 @@ class AgentStub:
                 request_serializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.SerializeToString,
                 response_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.FromString,
                 _registered_method=True)
+        self.SaveCheckpoint = channel.unary_unary(
+                '/runink.v1.Agent/SaveCheckpoint',
+                request_serializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.ReportReply.FromString,
+                _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/runink.v1.Agent/GetCheckpoint',
+                request_serializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointReply.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -606,6 +616,20 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveCheckpoint(self, request, context):
+        """A stream's source offsets, saved once every sink committed what came before them;
+        read back when the stream starts again (on this node or another).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -643,6 +667,16 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.ListPipelineRuns,
                     request_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.FromString,
                     response_serializer=runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.SerializeToString,
+            ),
+            'SaveCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveCheckpoint,
+                    request_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.FromString,
+                    response_serializer=runink_dot_api_dot_protos_dot_runink__pb2.ReportReply.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.FromString,
+                    response_serializer=runink_dot_api_dot_protos_dot_runink__pb2.CheckpointReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -834,6 +868,60 @@ class Agent:
             '/runink.v1.Agent/ListPipelineRuns',
             runink_dot_api_dot_protos_dot_runink__pb2.AgentRunsRequest.SerializeToString,
             runink_dot_api_dot_protos_dot_runink__pb2.ListRunsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runink.v1.Agent/SaveCheckpoint',
+            runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.SerializeToString,
+            runink_dot_api_dot_protos_dot_runink__pb2.ReportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runink.v1.Agent/GetCheckpoint',
+            runink_dot_api_dot_protos_dot_runink__pb2.CheckpointRequest.SerializeToString,
+            runink_dot_api_dot_protos_dot_runink__pb2.CheckpointReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,8 @@ CALLS: dict[str, Callable[[ApiClient, ApiHarness], Any]] = {
     ),
     "Agent.GetSecret": lambda c, a: c.get_secret("n1", "finance", "warehouse_password"),
     "Agent.ListPipelineRuns": lambda c, a: c.list_pipeline_runs("n1", "finance", PIPELINE),
+    "Agent.SaveCheckpoint": lambda c, a: c.save_checkpoint("n1", "finance", PIPELINE, {"f": 1}),
+    "Agent.GetCheckpoint": lambda c, a: c.get_checkpoint("n1", "finance", PIPELINE),
 }
 
 

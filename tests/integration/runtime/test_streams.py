@@ -109,3 +109,43 @@ def _pid_of(run_dir: Path, slice_id: str) -> str:
             if where in cmdline and name in cmdline:
                 return entry.name
     raise AssertionError(f"no process runs the spec of slice {slice_id} under {run_dir}")
+
+
+def test_a_stream_checkpoints_what_every_sink_committed_and_resumes_there(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    (example_repo / "features/inbox.dsl").write_text(FEATURE)
+    inbox = example_repo / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text(lines(0, 4))
+    plan, contracts = compile_feature(example_repo, "features/inbox.dsl", "Watch inbox")
+    checkpoints: list[Mapping[str, int]] = []
+
+    def run(until: int, resume: Mapping[str, int] | None) -> None:
+        executor = Executor(timeout=90)
+
+        def drive(statuses: Mapping[str, SliceStatus]) -> None:
+            if statuses["sink-out-all-jsonl"].counts.get("in", 0) >= until and checkpoints:
+                executor.stop()
+
+        result = executor.run(
+            plan,
+            contracts=contracts,  # type: ignore[arg-type]
+            repo_dir=example_repo,
+            data_dir=example_repo,
+            run_dir=tmp_path,
+            on_progress=drive,
+            resume=resume,
+            on_checkpoint=checkpoints.append,
+        )
+        assert result.ok, result.to_dict()
+
+    run(4, None)
+    assert checkpoints[-1] == {"inbox/a.jsonl": len(lines(0, 4))}
+    with (inbox / "a.jsonl").open("a") as more:  # the file grows while nothing runs
+        more.write(lines(4, 6))
+    checkpoints.clear()
+    run(2, {"inbox/a.jsonl": len(lines(0, 4))})  # resumed: only the new lines are read
+    written = [json.loads(x)["n"] for x in (tmp_path / "out/all.jsonl").read_text().splitlines()]
+    assert written == list(range(6))  # nothing lost, nothing read twice
+    assert checkpoints[-1] == {"inbox/a.jsonl": len(lines(0, 6))}
