@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from runink.compiler.plan import Plan
 from runink.findings import Finding, Position
 from runink.repo.snapshot import RepoSnapshot
-from runink.runtime.golden import Diff, GoldenResult, run_golden
+from runink.runtime.golden import Diff, run_golden
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ class GoldenOutcome:
             "golden": self.golden,
             "passed": self.passed,
             "diff": list(self.lines),
-            "output": _diff_dict(self.output),
-            "dlq": _diff_dict(self.dlq),
+            "output": self.output.to_dict(),
+            "dlq": self.dlq.to_dict(),
         }
 
     def finding(self) -> Finding:
@@ -50,34 +48,6 @@ class GoldenOutcome:
             hint="run `runi test --scenario` to see the run, or `runi test --update` if the "
             "new output is right",
         )
-
-
-def _diff_dict(diff: Diff) -> dict[str, Any]:
-    return {
-        "missing": list(diff.missing),
-        "unexpected": list(diff.unexpected),
-        "changed": [c.__dict__ for c in diff.changed],
-    }
-
-
-def describe(result: GoldenResult) -> tuple[str, ...]:
-    """The run failure and every record difference, one line each."""
-    lines: list[str] = []
-    if not result.run.ok:
-        failed = [f"{s.id}: {s.error}" for s in result.run.slices if s.state == "failed"]
-        lines.append("run failed: " + "; ".join(failed or list(result.run.problems)))
-    for label, diff in (("output", result.output), ("dlq", result.dlq)):
-        for record in diff.missing:
-            lines.append(f"{label}: missing {orjson.dumps(record).decode()}")
-        for record in diff.unexpected:
-            lines.append(f"{label}: unexpected {orjson.dumps(record).decode()}")
-        for change in diff.changed:
-            lines.append(
-                f"{label}: changed {change.key}.{change.field}: expected "
-                f"{orjson.dumps(change.expected).decode()}, got "
-                f"{orjson.dumps(change.actual).decode()}"
-            )
-    return tuple(lines)
 
 
 def plan_position(plan: Plan) -> Position:
@@ -135,7 +105,7 @@ def run_affected(
                 plan.pipeline,
                 plan.golden or "",
                 result.passed,
-                describe(result),
+                tuple(result.describe()),
                 result.output,
                 result.dlq,
                 plan_position(plan),

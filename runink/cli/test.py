@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import click
-import orjson
 
 from runink.cli.compile import PATH_ARGUMENT, REV_OPTION, SCENARIO_OPTION, load_and_compile
 from runink.cli.output import (
@@ -18,35 +16,7 @@ from runink.cli.output import (
     emit_data,
     emit_findings,
 )
-from runink.runtime.golden import Diff, GoldenResult, run_golden, update_golden
-
-
-def _diff_dict(diff: Diff) -> dict[str, Any]:
-    return {
-        "missing": list(diff.missing),
-        "unexpected": list(diff.unexpected),
-        "changed": [c.__dict__ for c in diff.changed],
-    }
-
-
-def _describe(result: GoldenResult) -> list[str]:
-    lines: list[str] = []
-    if not result.run.ok:
-        failed = [f"{s.id}: {s.error}" for s in result.run.slices if s.state == "failed"]
-        lines.append("run failed: " + "; ".join(failed or list(result.run.problems)))
-    for label, diff in (("output", result.output), ("dlq", result.dlq)):
-        for record in diff.missing:
-            lines.append(f"{label}: missing    {orjson.dumps(record).decode()}")
-        for record in diff.unexpected:
-            lines.append(f"{label}: unexpected {orjson.dumps(record).decode()}")
-        for change in diff.changed:
-            expected = orjson.dumps(change.expected).decode()
-            actual = orjson.dumps(change.actual).decode()
-            lines.append(
-                f"{label}: changed    {change.key}.{change.field}: "
-                f"expected {expected}, got {actual}"
-            )
-    return lines
+from runink.runtime.golden import GoldenResult, run_golden, update_golden
 
 
 def _junit(results: list[GoldenResult], path: Path) -> None:
@@ -59,7 +29,7 @@ def _junit(results: list[GoldenResult], path: Path) -> None:
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=r.plan.herd, name=r.plan.pipeline)
         if not r.passed:
-            lines = _describe(r)
+            lines = r.describe()
             failure = ET.SubElement(case, "failure", message=lines[0] if lines else "failed")
             failure.text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +69,7 @@ def test_command(
         for r in results:
             mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
             out.print(f"{mark} {r.plan.pipeline}  ({r.golden})")
-            for line in _describe(r):
+            for line in r.describe():
                 out.print(f"     {line}", markup=False)
         passed = sum(r.passed for r in results)
         console(stderr=True).print(
@@ -114,8 +84,8 @@ def test_command(
                     "golden": r.golden,
                     "passed": r.passed,
                     "run": r.run.outcome,
-                    "output": _diff_dict(r.output),
-                    "dlq": _diff_dict(r.dlq),
+                    "output": r.output.to_dict(),
+                    "dlq": r.dlq.to_dict(),
                 }
                 for r in results
             ],

@@ -46,6 +46,13 @@ class Diff:
     def empty(self) -> bool:
         return not (self.missing or self.unexpected or self.changed)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "changed": [c.__dict__ for c in self.changed],
+        }
+
 
 @dataclass(frozen=True)
 class GoldenResult:
@@ -60,6 +67,26 @@ class GoldenResult:
     @property
     def passed(self) -> bool:
         return self.run.ok and self.output.empty and self.dlq.empty
+
+    def describe(self) -> list[str]:
+        """The run failure and every record difference, one line each."""
+        lines: list[str] = []
+        if not self.run.ok:
+            failed = [f"{s.id}: {s.error}" for s in self.run.slices if s.state == "failed"]
+            lines.append("run failed: " + "; ".join(failed or list(self.run.problems)))
+        for label, diff in (("output", self.output), ("dlq", self.dlq)):
+            for record in diff.missing:
+                lines.append(f"{label}: missing    {orjson.dumps(record).decode()}")
+            for record in diff.unexpected:
+                lines.append(f"{label}: unexpected {orjson.dumps(record).decode()}")
+            for change in diff.changed:
+                expected = orjson.dumps(change.expected).decode()
+                actual = orjson.dumps(change.actual).decode()
+                lines.append(
+                    f"{label}: changed    {change.key}.{change.field}: "
+                    f"expected {expected}, got {actual}"
+                )
+        return lines
 
 
 def _read(path: Path) -> list[Record]:
