@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import orjson
@@ -45,14 +45,10 @@ from runink.barn.models import (
     Compare,
     EventType,
     KeyValue,
-    LeaseInfo,
     LeaseNotFoundError,
     Op,
-    PutResult,
-    RangeResult,
-    TxnResult,
-    WatchResponse,
 )
+from runink.barn.node import BarnClient
 from runink.repo.herd import Herd
 
 logger = logging.getLogger(__name__)
@@ -68,34 +64,8 @@ NODE_TTL_RANGE = (2, 300)
 CAS_ATTEMPTS = 8
 
 
-class WatchStream(Protocol):
-    def get(self, timeout: float | None = None) -> WatchResponse | None: ...
-
-    def cancel(self) -> None: ...
-
-
-class Store(Protocol):
-    """What the API needs of Barn (both ``Barn`` and ``RemoteBarn`` provide it)."""
-
-    def put(self, key: str, value: Any, *, lease: int = 0) -> PutResult: ...
-
-    def get(self, key: str, *, serializable: bool = False) -> KeyValue | None: ...
-
-    def range(
-        self, prefix: str, *, limit: int = 0, revision: int = 0, serializable: bool = False
-    ) -> RangeResult: ...
-
-    def txn(
-        self, compares: Sequence[Compare], then_ops: Sequence[Op], else_ops: Sequence[Op] = ()
-    ) -> TxnResult: ...
-
-    def lease_grant(self, ttl: int) -> LeaseInfo: ...
-
-    def lease_keepalive(self, lease_id: int) -> LeaseInfo: ...
-
-    def watch(
-        self, prefix: str, from_revision: int = 0, *, prefix_match: bool = True
-    ) -> WatchStream: ...
+# What the API needs of Barn: the one Barn client protocol (Barn and RemoteBarn).
+Store = BarnClient
 
 
 @dataclass(frozen=True)

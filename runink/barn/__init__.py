@@ -32,7 +32,7 @@ from runink.barn.models import (
     UnavailableError,
     WatchResponse,
 )
-from runink.barn.node import Barn, BarnClient, BarnNode, Watch
+from runink.barn.node import Barn, BarnClient, BarnNode, Watch, WatchStream
 from runink.barn.state import BarnState
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "UnavailableError",
     "Watch",
     "WatchResponse",
+    "WatchStream",
     "load_config",
     "serve",
 ]

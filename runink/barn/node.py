@@ -565,6 +565,14 @@ def _ignore(result: Any, error: int) -> None:
     return None
 
 
+class WatchStream(Protocol):
+    """A watch as callers use it, in-process (:class:`Watch`) or remote (RemoteWatch)."""
+
+    def get(self, timeout: float | None = None) -> WatchResponse | None: ...
+
+    def cancel(self) -> None: ...
+
+
 class BarnClient(Protocol):
     """The Barn API, the same in-process (:class:`Barn`) and remote (RemoteBarn)."""
 
@@ -587,6 +595,10 @@ class BarnClient(Protocol):
     def lease_keepalive(self, lease_id: int) -> LeaseInfo: ...
 
     def lease_revoke(self, lease_id: int) -> int: ...
+
+    def watch(
+        self, prefix: str, from_revision: int = 0, *, prefix_match: bool = True
+    ) -> WatchStream: ...
 
     def status(self) -> Status: ...
 
@@ -706,4 +718,12 @@ class Barn:
         self.node.close()
 
 
-__all__ = ["Barn", "BarnClient", "BarnNode", "LeaseNotFoundError", "Watch", "txn_command"]
+__all__ = [
+    "Barn",
+    "BarnClient",
+    "BarnNode",
+    "LeaseNotFoundError",
+    "Watch",
+    "WatchStream",
+    "txn_command",
+]
