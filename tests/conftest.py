@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,19 @@ def git(repo: Path, *args: str) -> str:
         timeout=60,
     )
     return result.stdout.strip()
+
+
+def eventually(
+    check: Callable[[], Any], timeout: float = 90.0, what: str = "", poll: float = 0.1
+) -> Any:
+    """The first truthy value of ``check()``, polled until ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not reached in time: {what}"
+        time.sleep(poll)
 
 
 def commit_all(repo: Path, message: str = "change") -> str:

@@ -7,14 +7,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLE_REPO, commit_all
+from tests.conftest import EXAMPLE_REPO, commit_all, eventually
 
 pytestmark = pytest.mark.timeout(240)
 RUNI = [sys.executable, "-m", "runink.cli.main"]
@@ -39,16 +37,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def eventually(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not reached in time: {what}"
-        time.sleep(0.5)
-
-
 def test_stopping_an_agent_moves_its_pipelines_to_the_other(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLE_REPO, repo)
@@ -58,7 +46,7 @@ def test_stopping_an_agent_moves_its_pipelines_to_the_other(tmp_path: Path) -> N
     agents: dict[str, subprocess.Popen[bytes]] = {}
     try:
         pki = state / "pki"
-        eventually(lambda: "serving" in (tmp_path / "server.log").read_text(), what="server")
+        eventually(lambda: "serving" in (tmp_path / "server.log").read_text(), 120, "server")
         api = next(
             line.split()[4]
             for line in (tmp_path / "server.log").read_text().splitlines()
@@ -93,10 +81,10 @@ def test_stopping_an_agent_moves_its_pipelines_to_the_other(tmp_path: Path) -> N
             healthy = data["health"] == "Healthy" and data["sync"] == "Synced"
             return nodes.pop() if healthy and len(nodes) == 1 else None
 
-        first = eventually(running_on, what="the pipeline running on a node")
+        first = eventually(running_on, timeout=120, what="the pipeline running on a node")
         stop(agents[first])
         other = "n2" if first == "n1" else "n1"
-        eventually(lambda: running_on() == other, what=f"the pipeline moved to {other}")
+        eventually(lambda: running_on() == other, timeout=120, what=f"moved to {other}")
     finally:
         for process in agents.values():
             stop(process)

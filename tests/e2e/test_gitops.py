@@ -10,13 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLE_REPO, git
+from tests.conftest import EXAMPLE_REPO, eventually, git
 
 pytestmark = pytest.mark.timeout(240)
 RUNI = [sys.executable, "-m", "runink.cli.main"]
@@ -76,16 +76,6 @@ class Up:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not reached in time: {what}"
-        time.sleep(0.5)
 
 
 def healthy(up: Up, pipeline: str, sha: str | None = None) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_all, git
+from tests.conftest import commit_all, eventually, git
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -98,16 +98,6 @@ def pipelines(server: Server) -> dict[str, str]:
     rows = json.loads(done.stdout)
     items = rows["pipelines"] if isinstance(rows, dict) else rows
     return {row["pipeline"]: row["desired_revision"] for row in items}
-
-
-def eventually(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.3)
 
 
 def test_server_applies_commits_and_runi_status_shows_them(

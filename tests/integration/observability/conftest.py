@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,6 @@ import pytest
 from reconciler.embedded import embedded_config
 from reconciler.server import ControlPlane
 from tests.conftest import commit_all
-
-
-def eventually(check: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
-    """The first truthy value of ``check()``, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not reached in time: {what}"
-        time.sleep(0.1)
 
 
 def scrape(plane: ControlPlane) -> str:

@@ -25,8 +25,7 @@ import yaml
 from reconciler.server import ControlPlane
 from runink.api.keys import pipeline_id, run_key
 from runink.api.records import RunRecord
-from tests.conftest import ROOT, commit_all
-from tests.integration.observability.conftest import eventually
+from tests.conftest import ROOT, commit_all, eventually
 
 pytestmark = pytest.mark.timeout(180)
 

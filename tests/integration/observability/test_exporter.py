@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler.server import ControlPlane
 from runink.api.keys import pipeline_id, run_key
 from runink.api.records import NodeRecord, RunRecord
-from tests.integration.observability.conftest import eventually, scrape
+from tests.conftest import eventually
+from tests.integration.observability.conftest import scrape
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from reconciler.embedded import embedded_config
 from reconciler.server import ControlPlane
 from runink.api.records import NodeRecord, SourceRecord
-from tests.conftest import commit_all
+from tests.conftest import commit_all, eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,16 +30,6 @@ def plane(tmp_path: Path, example_repo: Path) -> Iterator[ControlPlane]:
         yield server
     finally:
         server.stop()
-
-
-def eventually(check: Callable[[], object], timeout: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.05)
 
 
 def source(plane: ControlPlane) -> SourceRecord | None:
