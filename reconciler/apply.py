@@ -72,6 +72,7 @@ class ApplyController:
             applied_revision=desired.revision,
             conditions=conditions,
             updated_at=now_iso(),
+            applied_at=now_iso(),
         )
         for chunk in _chunks(ops)[:-1]:
             self.barn.txn([], chunk)

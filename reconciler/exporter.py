@@ -144,6 +144,7 @@ class BarnExporter(Collector):
             "slo_dlq": metrics.PIPELINE_SLO_DLQ_RATIO,
             "slo_fresh": metrics.PIPELINE_SLO_FRESHNESS,
             "source": metrics.SOURCE_READY,
+            "source_applied": metrics.SOURCE_LAST_APPLIED,
             "node": metrics.NODE_READY,
             "pending": metrics.LINEAGE_PENDING,
             "pending_age": metrics.LINEAGE_OLDEST_PENDING_AGE,
@@ -171,7 +172,13 @@ class BarnExporter(Collector):
             self._signature = signature
 
         for kv in sources:
-            families["source"].add_metric([kv.key.rsplit("/", 1)[-1]], _ready(kv.value))
+            repo = kv.key.rsplit("/", 1)[-1]
+            families["source"].add_metric([repo], _ready(kv.value))
+            applied = (
+                _timestamp(kv.value.get("appliedAt")) if isinstance(kv.value, Mapping) else None
+            )
+            if applied is not None:
+                families["source_applied"].add_metric([repo], applied)
 
         live = {kv.key.rsplit("/", 1)[-1] for kv in nodes}
         # An expired node's key is gone with its lease: remember names to report it as 0.
@@ -188,7 +195,7 @@ class BarnExporter(Collector):
         ]
         families["pending"].add_metric([], len(pending))
         families["pending_age"].add_metric([], max(0.0, now - min(ended)) if ended else 0.0)
-        kept = ("source", "node", "pending", "pending_age")
+        kept = ("source", "source_applied", "node", "pending", "pending_age")
         return [*self._pipeline_families, *(families[k] for k in kept)]
 
     def _pipelines(self, plans: Iterable[Any], runs: Iterable[Any]) -> list[Metric]:

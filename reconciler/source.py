@@ -215,6 +215,7 @@ class SourceController:
             applied_revision=record.applied_revision,
             conditions=(ready, *others),
             updated_at=now_iso(),
+            applied_at=record.applied_at,
         )
         if updated.to_dict() | {"updatedAt": ""} != record.to_dict() | {"updatedAt": ""}:
             self.barn.put(source_key(key), updated.to_dict())

@@ -488,6 +488,7 @@ class SourceRecord:
     applied_revision: str = ""
     conditions: tuple[Condition, ...] = ()
     updated_at: str = ""
+    applied_at: str = ""  # when a commit was last applied (ISO 8601)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -496,6 +497,7 @@ class SourceRecord:
             "applied_revision": self.applied_revision,
             "conditions": [c.to_dict() for c in self.conditions],
             "updatedAt": self.updated_at,
+            "appliedAt": self.applied_at,
         }
 
     @classmethod
@@ -506,6 +508,7 @@ class SourceRecord:
             applied_revision=_str(data, "applied_revision"),
             conditions=tuple(Condition.from_dict(c) for c in data.get("conditions") or ()),
             updated_at=_str(data, "updatedAt"),
+            applied_at=_str(data, "appliedAt"),
         )
 
 

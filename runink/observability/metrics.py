@@ -127,6 +127,11 @@ SOURCE_READY = Family(
     "validate or apply (or is still being applied)",
     ("repo",),
 )
+SOURCE_LAST_APPLIED = Family(
+    "runink_source_last_applied_timestamp_seconds",
+    "When a commit of the repository was last applied to Barn (Unix seconds)",
+    ("repo",),
+)
 NODE_READY = Family(
     "runink_node_ready",
     "1 while the node's lease is live, 0 once it expired (nodes seen by this server)",

@@ -94,3 +94,16 @@ def test_webhooks_need_the_signature_and_metrics_need_the_token(plane: ControlPl
     assert get(None)[0] == 401 and get("wrong")[0] == 401
     code, text = get(plane.config.metrics_token)
     assert code == 200 and 'runink_reconcile_total{controller="source"' in text
+
+
+def test_the_last_apply_time_is_exported(plane: ControlPlane) -> None:
+    import urllib.request
+
+    eventually(lambda: source(plane) and source(plane).applied_at)  # type: ignore[union-attr]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{plane.http_port}/metrics",
+        headers={"Authorization": f"Bearer {plane.config.metrics_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        text = reply.read().decode()
+    assert 'runink_source_last_applied_timestamp_seconds{repo="local"}' in text
