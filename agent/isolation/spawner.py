@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -256,7 +257,8 @@ class IsolatedSpawner:
             except CgroupError as exc:
                 raise IsolationError(f"slice {launch.slice_id}: {exc}") from exc
             procs = self.driver.procs_files(cgroup)
-        binds = [(p, False) for p in launch.bind_ro] + [(p, True) for p in launch.bind_rw]
+        binds = [(p, False) for p in (*launch.bind_ro, *runtime_paths())]
+        binds += [(p, True) for p in launch.bind_rw]
         request = {
             "op": "spawn",
             "argv": list(launch.argv),
@@ -343,6 +345,29 @@ def _slice_limits(launch: SliceLaunch, quota: Limits) -> Limits:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:80]
+
+
+# Mounted afresh (empty) in every slice: what lives below them is hidden unless bound.
+MASKED = ("/tmp", "/dev/shm", "/run")  # noqa: S108 - the slice's private mounts
+
+
+def runtime_paths() -> tuple[str, ...]:
+    """What a slice needs to run Python and Runink (the interpreter, the venv, Runink's
+    own tree) where a private mount would hide it: an install under /tmp (a CI checkout)
+    must stay visible, read-only, inside the slice."""
+    import runink
+
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        str(Path(runink.__file__).resolve().parents[1]),
+    }
+    hidden = []
+    for path in sorted(os.path.realpath(p) for p in candidates):
+        if any(path == m or path.startswith(m + "/") for m in MASKED):
+            hidden.append(path)
+    return tuple(hidden)
 
 
 def _hostname(slice_id: str) -> str:
