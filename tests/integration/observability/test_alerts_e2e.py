@@ -7,6 +7,7 @@ deploy/prometheus/alerts.yaml whose ``for:`` are shortened to one second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -78,15 +79,16 @@ def shortened_rules(target: Path) -> None:
     target.write_text(yaml.safe_dump(rules, sort_keys=False))
 
 
-@pytest.fixture
-def prometheus(plane: ControlPlane, tmp_path: Path) -> Iterator[Prometheus]:
+@contextlib.contextmanager
+def running_prometheus(target_port: int, token_text: str, home: Path) -> Iterator[Prometheus]:
+    """A Prometheus on loopback scraping ``127.0.0.1:target_port`` every second with the
+    bearer token, evaluating the shipped rules with ``for:`` cut to 1 s; killed after."""
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: `make system-deps` installs Debian's prometheus"
-    home = tmp_path / "prometheus"
     (home / "data").mkdir(parents=True)
     shortened_rules(home / "alerts.yaml")
     token = home / "metrics.token"
-    token.write_text(plane.config.metrics_token)
+    token.write_text(token_text)
     token.chmod(0o600)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -95,7 +97,7 @@ def prometheus(plane: ControlPlane, tmp_path: Path) -> Iterator[Prometheus]:
             {
                 "job_name": "runink-server",
                 "authorization": {"type": "Bearer", "credentials_file": str(token)},
-                "static_configs": [{"targets": [f"127.0.0.1:{plane.http_port}"]}],
+                "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
             }
         ],
     }
@@ -134,6 +136,14 @@ def prometheus(plane: ControlPlane, tmp_path: Path) -> Iterator[Prometheus]:
             process.kill()
             process.wait(15)
         log.close()
+
+
+@pytest.fixture
+def prometheus(plane: ControlPlane, tmp_path: Path) -> Iterator[Prometheus]:
+    with running_prometheus(
+        plane.http_port, plane.config.metrics_token, tmp_path / "prometheus"
+    ) as server:
+        yield server
 
 
 def put_run(plane: ControlPlane, run_id: str, **totals: int) -> None:
