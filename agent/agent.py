@@ -24,7 +24,7 @@ from agent.checkout import Checkout, Checkouts
 from agent.config import AgentConfig
 from agent.isolation import HerdIsolation, IsolatedSpawner
 from agent.isolation.policy import grant
-from agent.pipeline import Desired, PipelineWorker, Reporter
+from agent.pipeline import Desired, PipelineWorker
 from agent.spawning import RunSpawner
 from runink import __version__ as runink_version
 from runink.api.client import ApiClient, ApiError
@@ -305,7 +305,9 @@ class Agent:
             }
 
 
-class _ApiReporter(Reporter):
+class _ApiReporter:
+    """The :class:`Reporter` of a running agent: its API client and metrics."""
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from croniter import croniter
@@ -28,7 +28,7 @@ from croniter import croniter
 from agent.checkout import Checkout
 from agent.isolation import OOM_KILLED
 from agent.spawning import RunSpawner
-from runink.api.records import RunRecord, SliceState, StepRecord
+from runink.api.records import RunRecord, SliceState, StepRecord, now_iso
 from runink.compiler import Plan
 from runink.runtime.executor import Executor, RunResult, SliceStatus
 from runink.runtime.ids import uuid7
@@ -49,31 +49,26 @@ class Desired:
     suspended: bool = False  # the herd is suspended: start nothing, restart nothing
 
 
-class Reporter:
+class Reporter(Protocol):
     """Where a worker sends what it sees (the agent's API client, metrics)."""
 
-    def slices(self, desired: Desired, slices: list[SliceState]) -> None:
-        raise NotImplementedError
+    def slices(self, desired: Desired, slices: list[SliceState]) -> None: ...
 
     def run(self, record: RunRecord, restarted: bool, events: str = "") -> None:
         """Report a finished run; ``events`` is its OpenLineage events as a JSON array."""
-        raise NotImplementedError
+        ...
 
     def succeeded_revisions(self, herd: str, pipeline: str) -> tuple[set[str], str]:
         """Revisions with a succeeded run, and the start time of the latest run."""
-        raise NotImplementedError
+        ...
 
     def checkpoint(self, herd: str, pipeline: str) -> dict[str, int]:
         """A stream's last committed source offsets ({} when none)."""
-        raise NotImplementedError
+        ...
 
     def save_checkpoint(self, herd: str, pipeline: str, offsets: Mapping[str, int]) -> None:
         """Keep a stream's committed source offsets (in Barn, through the API)."""
-        raise NotImplementedError
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+        ...
 
 
 def run_record(result: RunResult, node: str, outcome: str, problems: tuple[str, ...]) -> RunRecord:

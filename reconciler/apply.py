@@ -19,12 +19,11 @@ from reconciler.source import (
     DesiredStates,
     SourceSpec,
     condition,
-    now_iso,
     read_source,
     ready_condition,
 )
 from runink.api.keys import HERDS_PREFIX, herd_key, pipeline_key, source_key
-from runink.api.records import SourceRecord, herd_to_dict
+from runink.api.records import SourceRecord, herd_to_dict, now_iso
 from runink.barn import BarnClient, Compare, CompareOp, CompareTarget, Op
 
 # Barn's peer frames are 16 MiB: a first apply of a very large repository is written in

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.controller import ReconcileError, Result
-from reconciler.source import condition, now_iso
+from reconciler.source import condition
 from runink.api.keys import (
     ASSIGNMENTS_PREFIX,
     NODES_PREFIX,
@@ -28,7 +28,13 @@ from runink.api.keys import (
     pipeline_key,
     status_key,
 )
-from runink.api.records import AssignmentRecord, NodeRecord, StatusRecord, herd_from_dict
+from runink.api.records import (
+    AssignmentRecord,
+    NodeRecord,
+    StatusRecord,
+    herd_from_dict,
+    now_iso,
+)
 from runink.barn import BarnClient, Compare, CompareOp, CompareTarget, Op
 from runink.compiler import Plan
 from runink.compiler.plan import plan_from_dict

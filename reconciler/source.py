@@ -15,14 +15,13 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import git
 
 from reconciler.controller import ReconcileError, Result
 from runink.api.keys import source_key
-from runink.api.records import Condition, SourceRecord
+from runink.api.records import Condition, SourceRecord, now_iso
 from runink.barn import BarnClient
 from runink.compiler import Compiler, Plan
 from runink.findings import Finding
@@ -70,10 +69,6 @@ class DesiredStates:
     def put(self, desired: Desired) -> None:
         with self._lock:
             self._latest[desired.repo] = desired
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def condition(

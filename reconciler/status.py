@@ -17,9 +17,9 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.controller import ReconcileError, Result
-from reconciler.source import condition, now_iso
+from reconciler.source import condition
 from runink.api.keys import ASSIGNMENTS_PREFIX, herd_key, pipeline_key, runs_prefix, status_key
-from runink.api.records import READY_STATES, Condition, RunRecord, StatusRecord
+from runink.api.records import READY_STATES, Condition, RunRecord, StatusRecord, now_iso
 from runink.barn import BarnClient, Compare, CompareOp, CompareTarget, Op
 from runink.observability.metrics import PIPELINE_INFO
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from runink.repo.herd import Egress, Herd, NetworkPolicy, Quota, Rule
@@ -20,6 +21,11 @@ SYNC_VALUES = ("Synced", "OutOfSync", "Unknown")
 HEALTH_VALUES = ("Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown")
 #: Slice states in which a slice counts as ready.
 READY_STATES = ("running", "succeeded", "scheduled")
+
+
+def now_iso() -> str:
+    """Now, as the records' timestamps are written: UTC, milliseconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RecordError(ValueError):

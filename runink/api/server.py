@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -37,6 +36,7 @@ from runink.api.records import (
     StatusRecord,
     herd_from_dict,
     herd_to_dict,
+    now_iso,
 )
 from runink.api.secrets import Kek, SecretError, seal, unseal
 from runink.api.tokens import Principal, TokenError, TokenVerifier
@@ -93,10 +93,6 @@ class _Abort(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _json(value: Any) -> str:
@@ -474,7 +470,7 @@ class Api:
                     name,
                     version,
                     value,
-                    updated_at=_now(),
+                    updated_at=now_iso(),
                     updated_by=principal.subject,
                 )
             except SecretError as exc:
@@ -586,7 +582,7 @@ class Api:
                 )
                 for s in request.slices
             ),
-            reported_at=_now(),
+            reported_at=now_iso(),
         )
         for _ in range(CAS_ATTEMPTS):
             current = self.store.get(key)
@@ -659,7 +655,7 @@ class Api:
             cpu_millis=request.cpu_millis,
             memory_bytes=request.memory_bytes,
             agent_version=request.agent_version,
-            registered_at=_now(),
+            registered_at=now_iso(),
         )
         self.store.put(keys.node_key(node), record.to_dict(), lease=lease.id)
         logger.info("node %s registered (lease %d, ttl %d s)", node, lease.id, ttl)
@@ -972,7 +968,7 @@ class AgentService(pb_grpc.AgentServicer):
                 raise _Abort(
                     grpc.StatusCode.INVALID_ARGUMENT, "offsets_json: expected {file: bytes}"
                 )
-            value = {"offsets": offsets, "node": node, "saved_at": _now()}
+            value = {"offsets": offsets, "node": node, "saved_at": now_iso()}
             put = self.api.store.put(keys.checkpoint_key(request.herd, request.pipeline), value)
             return pb.ReportReply(revision=put.revision)
 
