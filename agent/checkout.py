@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runink.repo import RepoSnapshot, load_repo
+from runink.repo import RepoLoader, RepoSnapshot
 from runink.repo.herd import Herd
 
 GIT_TIMEOUT = 120.0
@@ -79,6 +79,7 @@ class Checkouts:
         self._mirror = data_dir / "mirror.git"
         self._lock = threading.Lock()
         self._cache: dict[str, Checkout] = {}
+        self._loader = RepoLoader()
 
     def _git_dir(self, sha: str) -> Path:
         if not _is_remote(self.repo):
@@ -100,7 +101,9 @@ class Checkouts:
             target = self.root / sha
             if not target.exists():
                 self._extract(sha, target)
-            snapshot = load_repo(target)
+            # Read from git objects, as the server did: the loader reads only what
+            # changed since the commit it read last.
+            snapshot = self._loader.load(self._git_dir(sha), sha)
             checkout = Checkout(sha, target, snapshot)
             self._cache[sha] = checkout
             return checkout

@@ -10,7 +10,9 @@ one feature writes one key plus the source record, however large the repository.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 from typing import Any
 
 from reconciler.controller import ReconcileError, Result
@@ -37,11 +39,23 @@ class ApplyController:
     name = "apply"
 
     def __init__(
-        self, barn: BarnClient, specs: Iterable[SourceSpec], desired: DesiredStates
+        self,
+        barn: BarnClient,
+        specs: Iterable[SourceSpec],
+        desired: DesiredStates,
+        full_every: float = 300.0,
     ) -> None:
+        """``full_every``: seconds after which Barn's stored Plans are read and compared
+        in full again, whatever the stamp says (drift from outside is undone by then)."""
         self.barn = barn
         self.repos = [s.name for s in specs]
         self.desired = desired
+        # repo -> (the applied stamp our last write left on its source record, the
+        # Desired it wrote, when Barn was last compared in full). While the record still
+        # carries our stamp, no other server applied since: Barn holds that Desired's
+        # Plans and the next push's changes are found by comparing two Desireds.
+        self._written: dict[str, tuple[tuple[str, str], Desired, float]] = {}
+        self.full_every = full_every
 
     def keys(self) -> Iterable[str]:
         return list(self.repos)
@@ -51,7 +65,14 @@ class ApplyController:
         if desired is None:  # nothing valid fetched yet
             return Result()
         record, mod = read_source(self.barn, key)
-        ops, changed, pruned = self._changes(key, desired)
+        written = self._written.get(key)
+        stamp = (record.applied_revision, record.applied_at)
+        full_at = time.monotonic()
+        if written is not None and written[0] == stamp and full_at - written[2] < self.full_every:
+            ops, changed, pruned = self._changes_since(key, written[1], desired)
+            full_at = written[2]
+        else:
+            ops, changed, pruned = self._changes(key, desired)
         ready = ready_condition(record)
         # A newer commit that failed validation keeps its condition: the last good
         # revision is applied, and the source still says why the newest is not.
@@ -80,8 +101,48 @@ class ApplyController:
             [Compare(source_key(key), CompareTarget.MOD_REVISION, CompareOp.EQUAL, mod)], final
         )
         if not result.succeeded:  # the source record moved meanwhile: read again
+            self._written.pop(key, None)
             return Result(error=ReconcileError("Conflict", "source record changed; retrying"))
+        self._written[key] = ((updated.applied_revision, updated.applied_at), desired, full_at)
         return Result()
+
+    def _changes_since(
+        self, repo: str, before: Desired, desired: Desired
+    ) -> tuple[list[Op], int, int]:
+        """The ops that turn ``before`` (what Barn holds) into ``desired``.
+
+        The compiler hands back the very Plan objects it reused, so what changed is found
+        by identity, in C-speed set operations, not by reading every stored Plan.
+        """
+        ops: list[Op] = []
+        changed = pruned = 0
+        herds_now = {herd_key(h.name): h for h in before.herds}
+        wanted_herds = set()
+        for herd in desired.herds:
+            key = herd_key(herd.name)
+            wanted_herds.add(key)
+            known = herds_now.get(key)
+            if known is None or herd_to_dict(known) != herd_to_dict(herd):
+                value = {**herd_to_dict(herd), "revision": desired.revision, "source": repo}
+                ops.append(Op.put(key, value))
+                changed += 1
+        was = dict(zip(map(id, before.plans), before.plans, strict=True))
+        now = dict(zip(map(id, desired.plans), desired.plans, strict=True))
+        gone = [was[i] for i in was.keys() - now.keys()]
+        old = {pipeline_key(p.herd, p.pipeline): p for p in gone}
+        for plan in sorted((now[i] for i in now.keys() - was.keys()), key=_by_pipeline):
+            key = pipeline_key(plan.herd, plan.pipeline)
+            previous = old.pop(key, None)
+            if previous is None or previous.hash != plan.hash:
+                ops.append(Op.put(key, {**plan.to_dict(), "source": repo}))
+                changed += 1
+        for key in old:
+            ops.append(Op.delete(key))
+            pruned += 1
+        for key in herds_now.keys() - wanted_herds:
+            ops.append(Op.delete(key))
+            pruned += 1
+        return ops, changed, pruned
 
     def _changes(self, repo: str, desired: Desired) -> tuple[list[Op], int, int]:
         ops: list[Op] = []
@@ -113,6 +174,9 @@ class ApplyController:
                 ops.append(Op.delete(key))
                 pruned += 1
         return ops, changed, pruned
+
+
+_by_pipeline = attrgetter("pipeline")
 
 
 def _values(kvs: Iterable[Any]) -> dict[str, Mapping[str, Any]]:

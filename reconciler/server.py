@@ -205,7 +205,11 @@ class ControlPlane:
             handler = _RefsChanged(
                 functools.partial(self.enqueue, "source", spec.name), self._lineage_refs
             )
-            observer.schedule(handler, str(git_dir), recursive=True)
+            # refs/ and the git dir's own files (packed-refs, HEAD) only: a recursive
+            # watch of the git dir would also watch every objects/ directory a push
+            # creates, thousands of inotify watches in a large repository.
+            observer.schedule(handler, str(git_dir), recursive=False)
+            observer.schedule(handler, str(git_dir / "refs"), recursive=True)
         observer.daemon = True
         observer.start()
         self._observer = observer

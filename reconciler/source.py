@@ -25,7 +25,7 @@ from runink.api.records import Condition, SourceRecord, now_iso
 from runink.barn import BarnClient
 from runink.compiler import Compiler, Plan
 from runink.findings import Finding
-from runink.repo import LoadCache, RepoSnapshot, load_repo
+from runink.repo import RepoLoader, RepoSnapshot
 from runink.repo.herd import Herd
 
 MAX_CONDITION_ERRORS = 20
@@ -117,7 +117,7 @@ class SourceController:
         self.desired = desired
         self.on_valid = on_valid
         self._compilers: dict[str, Compiler] = {}
-        self._caches: dict[str, LoadCache] = {}
+        self._loaders: dict[str, RepoLoader] = {}
         self._repos: dict[str, git.Repo] = {}
         self._seen: dict[str, str] = {}  # repo -> last sha fully handled (valid or not)
 
@@ -137,7 +137,7 @@ class SourceController:
         if self._seen.get(key) == sha:
             return poll
         revision = f"{branch}@sha1:{sha}"
-        snapshot = load_repo(spec.path, rev=sha, cache=self._caches.setdefault(key, LoadCache()))
+        snapshot = self._loaders.setdefault(key, RepoLoader()).load(spec.path, sha)
         errors = list(snapshot.findings.errors)
         if not errors:
             unsigned = self._signature_problem(spec, sha, snapshot)
@@ -168,6 +168,8 @@ class SourceController:
         for repo in self._repos.values():
             repo.close()
         self._repos.clear()
+        for loader in self._loaders.values():
+            loader.close()
 
     def branch(self, spec: SourceSpec) -> str:
         if spec.branch:

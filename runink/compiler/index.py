@@ -33,12 +33,14 @@ class RepoIndex:
     def answer(self, key: str) -> str | None:
         """The sha that answers lookup ``key`` now (see module docstring)."""
         kind, _, name = key.partition(":")
+        # The file's path is part of the answer: the same text moved to another file
+        # (or a duplicate name answered by another file) changes what a Plan came from.
         if kind == "herd":
             herd = self.herds.get(name)
-            return herd.sha if herd else None
+            return f"{herd.path}@{herd.sha}" if herd else None
         if kind == "contract":
             contract = self.contracts.get(name)
-            return contract.sha if contract else None
+            return f"{contract.path}@{contract.sha}" if contract else None
         if kind == "step":
             user = self.user_steps.get(name)
             return self.module_shas.get(user.module) if user else None

@@ -9,7 +9,10 @@ depends on it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections import Counter
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from runink.compiler.index import RepoIndex, build_index
 from runink.compiler.plan import Plan, slug
@@ -50,11 +53,24 @@ def feature_name(path: str) -> str:
     return slug(path.rsplit("/", 1)[-1].removesuffix(".dsl"))
 
 
+# Files a compile looks things up in (herds, contracts, user steps, golden sets,
+# settings): a change to none of them leaves every cached feature's lookups as they were.
+_LOOKUP_SOURCES = ("herds/", "contracts/", "steps/", "golden/", "runink.yaml")
+
+
 class Compiler:
     """Compiles snapshots to Plans, reusing what an earlier compile already did."""
 
     def __init__(self) -> None:
         self._cache: dict[str, _Entry] = {}
+        # Of the last whole-repository compile, kept up to date by the compiles after it
+        # that only had to look at changed features (see _compile_changed).
+        self._last: str | None = None
+        self._index: RepoIndex | None = None
+        self._plans: list[Plan] = []  # sorted by pipeline id
+        self._findings: dict[str, tuple[Finding, ...]] = {}  # feature path -> non-empty
+        self._ids: Counter[str] = Counter()
+        self._duplicated: set[str] = set()
 
     def compile(
         self, snapshot: RepoSnapshot, only: str | None = None, revision: str | None = None
@@ -63,13 +79,25 @@ class Compiler:
 
         A Plan carries the revision it was compiled at (``revision``, else the
         snapshot's): a Plan this compiler reuses keeps the revision it last changed at,
-        as the desired state in Barn does.
+        as the desired state in Barn does. A snapshot that says what changed since the
+        one compiled last (``RepoSnapshot.changes``), where no herd, contract, user step,
+        golden set or setting changed, costs only its changed features.
         """
         label = revision or snapshot.revision
+        changes = snapshot.changes
+        if (
+            only is None
+            and changes is not None
+            and self._index is not None
+            and changes.base == self._last
+            and not any(p.startswith(_LOOKUP_SOURCES) for p in changes.paths)
+        ):
+            return self._compile_changed(snapshot, changes.paths, label)
+        self._last = self._index = None
         index = build_index(snapshot)
         features = [f for f in snapshot.features if only is None or f.path == only]
         plans: list[Plan] = []
-        findings: list[Finding] = list(index.step_findings)
+        findings: dict[str, tuple[Finding, ...]] = {}
         compiled = reused = 0
         for source in features:
             entry = self._cache.get(source.path)
@@ -81,14 +109,72 @@ class Compiler:
             else:
                 reused += 1
             plans.extend(entry.plans)
-            findings.extend(entry.findings)
+            if entry.findings:
+                findings[source.path] = entry.findings
         live = {f.path for f in snapshot.features}
         for gone in [p for p in self._cache if p not in live]:
             del self._cache[gone]
-        plans.sort(key=lambda p: p.pipeline)
-        findings.extend(_duplicate_ids(plans))
+        plans.sort(key=_by_pipeline)
         stats = CompileStats(len(features), compiled, reused)
-        return CompileResult(tuple(plans), Findings.of(findings), stats)
+        if only is not None:
+            return _result(plans, index, findings, _duplicate_ids(plans), stats)
+        self._last, self._index, self._plans, self._findings = (
+            snapshot.revision,
+            index,
+            plans,
+            findings,
+        )
+        self._ids = Counter(p.pipeline for p in plans)
+        self._duplicated = {pipeline for pipeline, n in self._ids.items() if n > 1}
+        duplicates = _duplicate_ids(plans) if self._duplicated else []
+        return _result(plans, index, findings, duplicates, stats)
+
+    def _compile_changed(
+        self, snapshot: RepoSnapshot, paths: frozenset[str], label: str | None
+    ) -> CompileResult:
+        """Recompile only the features in ``paths``: nothing they look up changed.
+
+        The last result's Plans stay sorted by pipeline id; changed ones are taken out
+        and put in by bisection, so the cost is that of the change, not of the repo.
+        """
+        assert self._index is not None
+        index, plans = self._index, self._plans
+        features = snapshot.features
+        by_path = dict(zip(map(_by_path, features), features, strict=True))
+        compiled = 0
+        for path in sorted(p for p in paths if p.startswith("features/")):
+            old = self._cache.pop(path, None)
+            self._findings.pop(path, None)
+            for plan in old.plans if old is not None else ():
+                at = bisect_left(plans, plan.pipeline, key=_by_pipeline)
+                while at < len(plans) and plans[at] is not plan:
+                    at += 1
+                if at < len(plans):
+                    del plans[at]
+                    self._count(plan.pipeline, -1)
+            source = by_path.get(path)
+            if source is None:
+                continue
+            entry = self._compile_feature(source, index, snapshot)
+            entry = replace(entry, plans=tuple(p.at_revision(label) for p in entry.plans))
+            self._cache[path] = entry
+            compiled += 1
+            if entry.findings:
+                self._findings[path] = entry.findings
+            for plan in entry.plans:
+                insort(plans, plan, key=_by_pipeline)
+                self._count(plan.pipeline, 1)
+        self._last = snapshot.revision
+        stats = CompileStats(len(features), compiled, len(self._cache) - compiled)
+        duplicates = _duplicate_ids(plans) if self._duplicated else []
+        return _result(plans, index, self._findings, duplicates, stats)
+
+    def _count(self, pipeline: str, delta: int) -> None:
+        self._ids[pipeline] += delta
+        if self._ids[pipeline] > 1:
+            self._duplicated.add(pipeline)
+        else:
+            self._duplicated.discard(pipeline)
 
     @staticmethod
     def _still_valid(entry: _Entry, source: SourceFile, index: RepoIndex) -> bool:
@@ -130,15 +216,32 @@ def _files_of(
             continue
         kind, _, name = key.partition(":")
         if kind == "herd":
-            files[index.herds[name].path] = answer
+            files[index.herds[name].path] = index.herds[name].sha
         elif kind == "contract":
-            files[index.contracts[name].path] = answer
+            files[index.contracts[name].path] = index.contracts[name].sha
         elif kind == "step":
             module = index.user_steps[name].module
             files[module] = answer
         elif kind == "settings" and snapshot.settings is not None:
             files[snapshot.settings.path] = answer
     return files
+
+
+_by_pipeline = attrgetter("pipeline")
+_by_path = attrgetter("path")
+
+
+def _result(
+    plans: list[Plan],
+    index: RepoIndex,
+    findings: dict[str, tuple[Finding, ...]],
+    duplicates: list[Finding],
+    stats: CompileStats,
+) -> CompileResult:
+    found = list(index.step_findings)
+    for feature_findings in findings.values():
+        found.extend(feature_findings)
+    return CompileResult(tuple(plans), Findings.of([*found, *duplicates]), stats)
 
 
 def _duplicate_ids(plans: list[Plan]) -> list[Finding]:

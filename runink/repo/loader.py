@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import git
+
 from runink.contracts.load import build_contract
 from runink.contracts.model import Contract
-from runink.findings import Finding, Findings, Position
+from runink.findings import Finding, Findings, Position, RuninkError
 from runink.repo.checks import check_snapshot
 from runink.repo.golden import check_jsonl, group_golden
 from runink.repo.herd import Herd, build_herd
 from runink.repo.schemas import CONTRACT_SCHEMA, HERD_SCHEMA, REPOSITORY_SCHEMA, validate
 from runink.repo.settings import RepositorySettings, build_settings
-from runink.repo.snapshot import RepoSnapshot, SourceFile
-from runink.repo.sources import RawFile, Tree, open_tree
+from runink.repo.snapshot import Changes, GoldenSet, RepoSnapshot, SourceFile
+from runink.repo.sources import CommitTree, RawFile, Tree, is_wanted, open_tree
 from runink.yamlpos import YamlDocument, parse_yaml
 
 T = TypeVar("T")
@@ -24,41 +26,105 @@ T = TypeVar("T")
 SETTINGS_FILE = "runink.yaml"
 
 
-class LoadCache:
-    """What earlier loads read and validated, by path and blob sha.
+@dataclass
+class _Loaded:
+    """What one load left behind, by category, each dict in path order."""
 
-    A long-lived reader (the source controller) passes one to every load: a file whose
-    blob did not change is neither read again (from a commit) nor parsed and validated
-    again, so a push that changes one file costs about one file, however large the
-    repository. Entries of files gone from the latest load are dropped.
+    revision: str | None = None
+    tree: CommitTree | None = None
+    settings: RepositorySettings | None = None
+    herds: dict[str, Herd] = field(default_factory=dict)
+    contracts: dict[str, Contract] = field(default_factory=dict)
+    features: dict[str, SourceFile] = field(default_factory=dict)
+    steps: dict[str, SourceFile] = field(default_factory=dict)
+    golden_files: dict[str, SourceFile] = field(default_factory=dict)
+    jsonl: dict[str, list[Finding]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, tuple[Finding, ...]] = field(default_factory=dict)  # non-empty only
+    broken: dict[str, str] = field(default_factory=dict)
+    golden: tuple[tuple[GoldenSet, ...], tuple[Finding, ...]] = ((), ())
+    checks: tuple[Finding, ...] = ()
+
+
+# Paths whose content alone (not their presence) cannot change the cross-file checks
+# or the golden sets: a push that only edits these skips both.
+_CONTENT_ONLY_TOPS = ("features/", "steps/")
+
+
+class RepoLoader:
+    """Loads successive commits of one repository, each at the cost of what changed.
+
+    A long-lived reader (the source controller) keeps one per repository. After the
+    first load, `git diff-tree` (C, skipping equal subtrees) names the paths that
+    changed since the commit loaded last; only those are read, parsed and validated
+    again, and the golden sets and cross-file checks are rebuilt only when a change can
+    alter them. A push that changes one feature costs about one feature, however large
+    the repository. A tree with symlinks into the repository is read in full each time.
     """
 
     def __init__(self) -> None:
-        self.texts: dict[tuple[str, str], SourceFile] = {}
-        self.manifests: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
-        self.jsonl: dict[tuple[str, str], list[Finding]] = {}
-        self._texts_used: dict[tuple[str, str], SourceFile] = {}
-        self._manifests_used: dict[tuple[str, str, str], tuple[Any, tuple[Finding, ...]]] = {}
-        self._jsonl_used: dict[tuple[str, str], list[Finding]] = {}
+        self._last: _Loaded | None = None
+        self._repo: git.Repo | None = None
+        self._path: Path | None = None
 
-    def begin(self) -> None:
-        self._texts_used, self._manifests_used, self._jsonl_used = {}, {}, {}
+    def load(self, path: Path, rev: str) -> RepoSnapshot:
+        """The snapshot of commit ``rev`` of the repository at ``path``."""
+        if self._path != path.resolve():
+            self.close()
+            self._path = path.resolve()
+        if self._repo is None:
+            self._repo = open_repo(path)
+        base = self._last.tree if self._last is not None else None
+        tree = CommitTree(path, rev, repo=self._repo, base=base)
+        return self.load_tree(tree)
 
-    def end(self) -> None:
-        self.texts, self.manifests = self._texts_used, self._manifests_used
-        self.jsonl = self._jsonl_used
+    def load_tree(self, tree: Tree) -> RepoSnapshot:
+        """The snapshot of ``tree``; incremental when it is a CommitTree with a base."""
+        last, self._last = self._last, None  # a load that fails leaves nothing half-done
+        changed = tree.changed if isinstance(tree, CommitTree) else None
+        if last is None or changed is None:
+            state, todo, changes = _Loaded(), tree.paths(), None
+        else:  # the last state is this load's to change: snapshots hold copies
+            state, todo = last, sorted(changed)
+            changes = Changes(last.revision or "", changed)
+        state.revision = tree.revision
+        state.tree = tree if isinstance(tree, CommitTree) else None
+        rebuild = _update(state, tree, todo, fresh=changes is None)
+        if rebuild:
+            golden, golden_findings = group_golden(
+                state.golden_files.values(), lambda source: state.jsonl[source.path]
+            )
+            state.golden = (tuple(golden), tuple(golden_findings))
+        snapshot = _assemble(state, tree, rebuild, changes)
+        self._last = state if isinstance(tree, CommitTree) else None
+        return snapshot
 
-    def check_jsonl(self, source: SourceFile) -> list[Finding]:
-        """check_jsonl of a golden file, once per blob."""
-        key = (source.path, source.sha)
-        found = self.jsonl.get(key)
-        if found is None:
-            found = check_jsonl(source)
-        self._jsonl_used[key] = found
-        return found
+    def close(self) -> None:
+        """Release the git helper processes held open between loads."""
+        if self._repo is not None:
+            self._repo.close()
+        self._repo = None
+        self._last = None
 
 
-def load_repo(path: Path, rev: str | None = None, cache: LoadCache | None = None) -> RepoSnapshot:
+def open_repo(path: Path) -> git.Repo:
+    """The git repository holding ``path`` (a RuninkError when there is none)."""
+    try:
+        return git.Repo(path.resolve(), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RuninkError(
+            [
+                Finding(
+                    "repo.not-git",
+                    f"{path} is not inside a git repository",
+                    Position(str(path)),
+                    hint="drop --rev to read the working directory",
+                )
+            ]
+        ) from None
+
+
+def load_repo(path: Path, rev: str | None = None) -> RepoSnapshot:
     """Read, validate and cross-check the repository at ``path`` (or its commit ``rev``).
 
     Raises :class:`runink.findings.RuninkError` only when there is no repository to
@@ -67,36 +133,94 @@ def load_repo(path: Path, rev: str | None = None, cache: LoadCache | None = None
     """
     tree = open_tree(path, rev)
     try:
-        return load_tree(tree, cache)
+        return load_tree(tree)
     finally:
         tree.close()
 
 
-def load_tree(tree: Tree, cache: LoadCache | None = None) -> RepoSnapshot:
+def load_tree(tree: Tree) -> RepoSnapshot:
     """Validate every file of ``tree`` and build the snapshot."""
-    cache = cache or LoadCache()
-    cache.begin()
-    try:
-        return _load(tree, cache)
-    finally:
-        cache.end()
+    return RepoLoader().load_tree(tree)
 
 
-def _load(tree: Tree, cache: LoadCache) -> RepoSnapshot:
+_ORDERED = ("herds", "contracts", "features", "steps", "golden_files")  # tuples, in path order
+_BY_PATH = (*_ORDERED, "jsonl", "files", "findings", "broken")
+
+
+def _update(state: _Loaded, tree: Tree, paths: list[str], *, fresh: bool) -> bool:
+    """Load ``paths`` into ``state`` (dropping what they held); True when the golden sets
+    and cross-file checks must be rebuilt."""
+    rebuild = fresh
+    wanted = set(tree.paths()) if fresh else None
+    unsorted: set[str] = set()
+    for path in paths:
+        was_present = path in state.files
+        if wanted is not None:
+            present = path in wanted
+        else:
+            present = is_wanted(path) and tree.known_sha(path) is not None
+        one = _Loaded()
+        if present:
+            _load_path(one, tree, path)
+            if path == SETTINGS_FILE:
+                state.settings = one.settings
+        elif path == SETTINGS_FILE:
+            state.settings = None
+        # An entry that stays keeps its place in its dict; a new one goes last (sorted below).
+        for name in _BY_PATH:
+            held, loaded = getattr(state, name), getattr(one, name)
+            if path in loaded:
+                if path not in held and name in _ORDERED:
+                    unsorted.add(name)
+                held[path] = loaded[path]
+            else:
+                held.pop(path, None)
+        is_present = path in state.files
+        if was_present != is_present or (is_present and not path.startswith(_CONTENT_ONLY_TOPS)):
+            rebuild = True
+    if not fresh:
+        for name in unsorted:
+            setattr(state, name, dict(sorted(getattr(state, name).items())))
+    return rebuild
+
+
+def _load_path(state: _Loaded, tree: Tree, path: str) -> None:
+    """Read, parse and validate one file into ``state``."""
+    findings: list[Finding] = []
+    source = _read_text(tree, path, findings)
+    if source is not None:
+        state.files[path] = source.sha
+        if path == SETTINGS_FILE:
+            state.settings = _manifest(source, REPOSITORY_SCHEMA, build_settings, findings)
+        elif path.startswith("herds/"):
+            herd = _manifest(source, HERD_SCHEMA, build_herd, findings)
+            if herd is not None:
+                state.herds[path] = herd
+            else:
+                state.broken[path] = "herd:" + _declared_name(source, ("metadata", "name"))
+        elif path.startswith("contracts/"):
+            contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings)
+            if contract is not None:
+                state.contracts[path] = contract
+            else:
+                state.broken[path] = "contract:" + _declared_name(source, ("id",))
+        elif path.startswith("features/"):
+            state.features[path] = source
+        elif path.startswith("steps/"):
+            state.steps[path] = source
+        elif path.startswith("golden/"):
+            state.golden_files[path] = source
+            state.jsonl[path] = check_jsonl(source)
+    if findings:
+        state.findings[path] = tuple(findings)
+
+
+def _assemble(state: _Loaded, tree: Tree, rebuild: bool, changes: Changes | None) -> RepoSnapshot:
+    """The snapshot of ``state``: cheap copies, checks run only when ``rebuild``."""
     findings: list[Finding] = list(tree.problems)
-    files: dict[str, str] = {}
-    texts: dict[str, SourceFile] = {}
-    for path in tree.paths():
-        source = _read_text(tree, path, findings, cache)
-        if source is not None:
-            texts[path] = source
-            files[path] = source.sha
-
-    settings = None
-    if SETTINGS_FILE in texts:
-        built = _manifest(texts[SETTINGS_FILE], REPOSITORY_SCHEMA, build_settings, findings, cache)
-        settings = built
-    elif not any(f.file == SETTINGS_FILE for f in findings):
+    for found in state.findings.values():
+        findings.extend(found)
+    if state.settings is None and SETTINGS_FILE not in state.findings:
         findings.append(
             Finding(
                 "repo.missing-settings",
@@ -105,47 +229,28 @@ def _load(tree: Tree, cache: LoadCache) -> RepoSnapshot:
                 hint="create one with `runi init`, or see docs/repo-format.md",
             )
         )
-
-    herds: list[Herd] = []
-    contracts: list[Contract] = []
-    broken: set[str] = set()
-    for path, source in texts.items():
-        if path.startswith("herds/"):
-            herd = _manifest(source, HERD_SCHEMA, build_herd, findings, cache)
-            if herd is not None:
-                herds.append(herd)
-            else:
-                broken.add("herd:" + _declared_name(source, ("metadata", "name")))
-        elif path.startswith("contracts/"):
-            contract = _manifest(source, CONTRACT_SCHEMA, _contract_builder, findings, cache)
-            if contract is not None:
-                contracts.append(contract)
-            else:
-                broken.add("contract:" + _declared_name(source, ("id",)))
-
-    golden, golden_findings = group_golden(
-        (t for p, t in texts.items() if p.startswith("golden/")), cache.check_jsonl
-    )
-    findings.extend(golden_findings)
-
-    extra = _referenced_files(tree, settings, findings)
+    findings.extend(state.golden[1])
+    files = dict(state.files)
+    extra = _referenced_files(tree, state.settings, findings)
     for source in extra:
         files[source.path] = source.sha
-
     snapshot = RepoSnapshot(
         root=tree.root,
         revision=tree.revision,
-        settings=settings,
-        herds=tuple(herds),
-        contracts=tuple(contracts),
-        features=tuple(t for p, t in texts.items() if p.startswith("features/")),
-        steps=tuple(t for p, t in texts.items() if p.startswith("steps/")),
-        golden=tuple(golden),
+        settings=state.settings,
+        herds=tuple(state.herds.values()),
+        contracts=tuple(state.contracts.values()),
+        features=tuple(state.features.values()),
+        steps=tuple(state.steps.values()),
+        golden=state.golden[0],
         extra=tuple(extra),
         files=files,
-        broken=frozenset(broken),
+        broken=frozenset(state.broken.values()),
+        changes=changes,
     )
-    findings.extend(check_snapshot(snapshot))
+    if rebuild:
+        state.checks = tuple(check_snapshot(snapshot))
+    findings.extend(state.checks)
     return replace(snapshot, findings=Findings.of(findings))
 
 
@@ -169,18 +274,9 @@ def _manifest(
     schema_id: str,
     build: Callable[[YamlDocument, str], tuple[T | None, list[Finding]]],
     findings: list[Finding],
-    cache: LoadCache,
 ) -> T | None:
     """Parse, schema-check and build one manifest; None if any of that failed."""
-    key = (schema_id, source.path, source.sha)
-    known = cache.manifests.get(key)
-    if known is None:
-        found: list[Finding] = []
-        known = (_build_manifest(source, schema_id, build, found), tuple(found))
-    cache._manifests_used[key] = known
-    findings.extend(known[1])
-    value: T | None = known[0]
-    return value
+    return _build_manifest(source, schema_id, build, findings)
 
 
 def _build_manifest(
@@ -202,14 +298,7 @@ def _build_manifest(
     return None if build_findings else value
 
 
-def _read_text(
-    tree: Tree, path: str, findings: list[Finding], cache: LoadCache
-) -> SourceFile | None:
-    sha = tree.known_sha(path)
-    if sha is not None and (path, sha) in cache.texts:
-        known = cache.texts[(path, sha)]
-        cache._texts_used[(path, sha)] = known
-        return known
+def _read_text(tree: Tree, path: str, findings: list[Finding]) -> SourceFile | None:
     raw = tree.read(path)
     if isinstance(raw, Finding):
         findings.append(raw)
@@ -217,9 +306,7 @@ def _read_text(
     text = decode_utf8(raw, findings)
     if text is None:
         return None
-    source = SourceFile(raw.path, raw.sha, text)
-    cache._texts_used[(path, raw.sha)] = source
-    return source
+    return SourceFile(raw.path, raw.sha, text)
 
 
 def decode_utf8(raw: RawFile, findings: list[Finding]) -> str | None:

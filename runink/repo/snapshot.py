@@ -33,6 +33,14 @@ class GoldenSet:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """What differs from the revision the same loader read before (``base``)."""
+
+    base: str
+    paths: frozenset[str]
+
+
+@dataclass(frozen=True)
 class RepoSnapshot:
     """Everything Runink reads from a repository, each entry with its path and blob sha.
 
@@ -54,6 +62,8 @@ class RepoSnapshot:
     broken: frozenset[str] = frozenset()
     """Names declared by files that failed validation (``herd:<name>``,
     ``contract:<id>``): references to them are not reported again."""
+    changes: Changes | None = field(default=None, compare=False)
+    """Set when this snapshot was read as a change of its loader's previous one."""
 
     def herd(self, name: str) -> Herd | None:
         return next((h for h in self.herds if h.name == name), None)

@@ -244,10 +244,19 @@ class CommitTree(Tree):
     is then that subdirectory of the commit's tree.
     """
 
-    def __init__(self, path: Path, rev: str) -> None:
+    def __init__(
+        self, path: Path, rev: str, *, repo: git.Repo | None = None, base: CommitTree | None = None
+    ) -> None:
+        """Read commit ``rev`` of the repository at ``path``.
+
+        With ``repo``, that open Repo is used (and not closed by :meth:`close`). With
+        ``base``, an earlier CommitTree of the same repository, the listing is ``base``'s
+        plus what ``git diff-tree`` says changed, and :attr:`changed` names those paths.
+        """
         path = path.resolve()
+        self._owns_repo = repo is None
         try:
-            repo = git.Repo(path, search_parent_directories=True)
+            repo = repo or git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise RuninkError(
                 [
@@ -294,29 +303,78 @@ class CommitTree(Tree):
             tree = sub
         self.root = str(path)
         self.revision = commit.hexsha
+        self.tree_sha: str = tree.hexsha
         self._repo = repo
-        # One `git ls-tree` lists the whole tree (mode, sha, path) in C: walking it with
-        # gitpython's objects costs a Python object and an object lookup per file.
-        listing = repo.git.ls_tree("-r", "-z", "--full-tree", tree.hexsha)
-        self._blobs: dict[str, tuple[int, str]] = {}
+        self.changed: frozenset[str] | None = None
+        """Paths whose blob (or mode) differs from ``base``'s; None without a base."""
+        self._problems: list[Finding] = []
+        self._escaping: set[str] = set()
+        self.links = 0
+        """How many symlinks Runink may follow: a tree with any is listed in full, as a
+        link's target can change while the link does not."""
+        if base is not None and base.links == 0:
+            self._blobs = self._delta(base)
+            if not any(self._is_link(p) for p in self.changed or frozenset[str]()):
+                return
+            self.changed = None
+        self._blobs = self._listing()
+        for rel in sorted(p for p in self._blobs if self._is_link(p)):
+            self.links += 1
+            target = self._data(self._blobs[rel][1]).decode("utf-8", "replace")
+            if resolve_inside(posixpath.dirname(rel), target) is None:
+                self._problems.append(_symlink_outside(rel, target))
+                self._escaping.add(rel)
+
+    def _is_link(self, path: str) -> bool:
+        entry = self._blobs.get(path)
+        return (
+            entry is not None
+            and entry[0] == git.Blob.link_mode
+            and path.split("/")[0] in _KNOWN_TOPS
+        )
+
+    def _listing(self) -> dict[str, tuple[int, str]]:
+        """Every blob of the tree: one `git ls-tree` lists them (mode, sha, path) in C;
+        walking gitpython's objects costs a Python object and a lookup per file."""
+        listing = self._repo.git.ls_tree("-r", "-z", "--full-tree", self.tree_sha)
+        blobs: dict[str, tuple[int, str]] = {}
         for entry in listing.split("\0"):
             if not entry:
                 continue
             meta, _, item_path = entry.partition("\t")
             mode, kind, sha = meta.split()
             if kind == "blob":
-                self._blobs[item_path] = (int(mode, 8), sha)
-        self._problems: list[Finding] = []
-        self._escaping: set[str] = set()
-        for rel, (mode, sha) in sorted(self._blobs.items()):
-            if mode == git.Blob.link_mode and rel.split("/")[0] in _KNOWN_TOPS:
-                target = self._data(sha).decode("utf-8", "replace")
-                if resolve_inside(posixpath.dirname(rel), target) is None:
-                    self._problems.append(_symlink_outside(rel, target))
-                    self._escaping.add(rel)
+                blobs[item_path] = (int(mode, 8), sha)
+        return blobs
+
+    def _delta(self, base: CommitTree) -> dict[str, tuple[int, str]]:
+        """``base``'s blobs changed as `git diff-tree` says (it skips equal subtrees)."""
+        blobs = dict(base._blobs)
+        changed: set[str] = set()
+        if base.tree_sha != self.tree_sha:
+            # No index: diff-tree compares two trees, yet git reads a work tree's index
+            # first, which costs more than the diff in a large repository.
+            no_index = {"GIT_INDEX_FILE": str(Path(self._repo.git_dir) / "runink-no-index")}
+            out = self._repo.git.diff_tree(
+                "-r", "-z", "--no-renames", base.tree_sha, self.tree_sha, env=no_index
+            )
+            fields = out.split("\0")
+            for meta, item_path in zip(fields[0::2], fields[1::2], strict=False):
+                if not meta.startswith(":"):
+                    continue
+                _, new_mode, _, new_sha, _ = meta[1:].split(" ")
+                mode = int(new_mode, 8)
+                changed.add(item_path)
+                if mode == 0 or stat.S_ISDIR(mode) or mode == 0o160000:
+                    blobs.pop(item_path, None)  # deleted, or a submodule (not a blob)
+                else:
+                    blobs[item_path] = (mode, new_sha)
+        self.changed = frozenset(changed)
+        return blobs
 
     def close(self) -> None:
-        self._repo.close()
+        if self._owns_repo:
+            self._repo.close()
 
     def _data(self, sha: str) -> bytes:
         data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()

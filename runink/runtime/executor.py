@@ -227,6 +227,8 @@ class Executor:
                     os.close(fd)
                 controls[control_read] = node["id"]
                 buffers[node["id"]] = bytearray()
+            if on_progress is not None:  # every slice is started: say so before any reports
+                on_progress(statuses)
             with self._interruptible():
                 self._follow(
                     controls, buffers, statuses, processes, on_progress, barriers, on_checkpoint

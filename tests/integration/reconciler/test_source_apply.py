@@ -121,3 +121,48 @@ def test_a_removed_feature_is_pruned(barn: RemoteBarn, example_repo: Path) -> No
     loop.sync()
     assert not any(k.startswith("/pipelines/ecommerce/customers/") for k in loop.pipelines())
     assert "pruned" in ready(loop.source_record())[2]
+
+
+def _stored(barn: RemoteBarn) -> dict[str, dict[str, object]]:
+    """What Barn holds for the pipelines, revision aside."""
+    return {
+        kv.key: {k: v for k, v in kv.value.items() if k != "revision"}
+        for kv in barn.range("/pipelines/").kvs
+    }
+
+
+def test_pushes_applied_by_difference_leave_barn_as_a_full_apply_would(
+    barn: RemoteBarn, example_repo: Path
+) -> None:
+    commit_all(example_repo)
+    loop = Loop(barn, example_repo)
+    loop.sync()
+    orders = example_repo / "features/orders.dsl"
+    orders.write_text(orders.read_text().replace("dlq_ratio=0.05", "dlq_ratio=0.02"))
+    commit_all(example_repo, "tighter slo")
+    loop.sync()
+    (example_repo / "features/customers.dsl").rename(example_repo / "features/people.dsl")
+    commit_all(example_repo, "rename a feature")
+    loop.sync()
+    by_difference = _stored(barn)
+    assert any(k.startswith("/pipelines/ecommerce/people/") for k in by_difference)
+    assert not any(k.startswith("/pipelines/ecommerce/customers/") for k in by_difference)
+    # A controller with no memory of what it wrote compares Barn in full: nothing to do.
+    fresh = ApplyController(barn, [SourceSpec("demo", example_repo)], loop.desired)
+    revision_before = barn.range("/pipelines/").revision
+    fresh.reconcile("demo")
+    assert _stored(barn) == by_difference
+    assert barn.range("/pipelines/").revision == revision_before
+
+
+def test_a_pipeline_deleted_by_hand_is_written_again_at_the_next_full_comparison(
+    barn: RemoteBarn, example_repo: Path
+) -> None:
+    commit_all(example_repo)
+    loop = Loop(barn, example_repo)
+    loop.sync()
+    key = "/pipelines/finance/trades/validate-trades"
+    barn.delete(key)
+    loop.apply.full_every = 0.0  # the periodic full comparison is due
+    loop.apply.reconcile("demo")
+    assert barn.get(key) is not None
