@@ -11,14 +11,14 @@ import git
 
 from runink.contracts.load import build_contract
 from runink.contracts.model import Contract
-from runink.findings import Finding, Findings, Position, RuninkError
+from runink.findings import Finding, Findings, Position
 from runink.repo.checks import check_snapshot
 from runink.repo.golden import check_jsonl, group_golden
 from runink.repo.herd import Herd, build_herd
 from runink.repo.schemas import CONTRACT_SCHEMA, HERD_SCHEMA, REPOSITORY_SCHEMA, validate
 from runink.repo.settings import RepositorySettings, build_settings
 from runink.repo.snapshot import Changes, GoldenSet, RepoSnapshot, SourceFile
-from runink.repo.sources import CommitTree, RawFile, Tree, is_wanted, open_tree
+from runink.repo.sources import CommitTree, RawFile, Tree, is_wanted, open_repo, open_tree
 from runink.yamlpos import YamlDocument, parse_yaml
 
 T = TypeVar("T")
@@ -105,23 +105,6 @@ class RepoLoader:
             self._repo.close()
         self._repo = None
         self._last = None
-
-
-def open_repo(path: Path) -> git.Repo:
-    """The git repository holding ``path`` (a RuninkError when there is none)."""
-    try:
-        return git.Repo(path.resolve(), search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise RuninkError(
-            [
-                Finding(
-                    "repo.not-git",
-                    f"{path} is not inside a git repository",
-                    Position(str(path)),
-                    hint="drop --rev to read the working directory",
-                )
-            ]
-        ) from None
 
 
 def load_repo(path: Path, rev: str | None = None) -> RepoSnapshot:

@@ -237,6 +237,23 @@ def _walk(root: Path, findings: list[Finding]) -> Iterator[str]:
                 yield f"{rel_dir}/{name}"
 
 
+def open_repo(path: Path) -> git.Repo:
+    """The git repository holding ``path`` (a RuninkError when there is none)."""
+    try:
+        return git.Repo(path.resolve(), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RuninkError(
+            [
+                Finding(
+                    "repo.not-git",
+                    f"{path} is not inside a git repository",
+                    Position(str(path)),
+                    hint="drop --rev to read the working directory",
+                )
+            ]
+        ) from None
+
+
 class CommitTree(Tree):
     """A pipeline repository as committed: blobs read from the commit's tree, no checkout.
 
@@ -255,19 +272,7 @@ class CommitTree(Tree):
         """
         path = path.resolve()
         self._owns_repo = repo is None
-        try:
-            repo = repo or git.Repo(path, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise RuninkError(
-                [
-                    Finding(
-                        "repo.not-git",
-                        f"{path} is not inside a git repository",
-                        Position(str(path)),
-                        hint="drop --rev to read the working directory",
-                    )
-                ]
-            ) from None
+        repo = repo or open_repo(path)
         try:
             commit = repo.commit(rev)
         except (git.BadName, ValueError, git.GitCommandError):
