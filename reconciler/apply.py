@@ -111,8 +111,10 @@ class ApplyController:
     ) -> tuple[list[Op], int, int]:
         """The ops that turn ``before`` (what Barn holds) into ``desired``.
 
-        The compiler hands back the very Plan objects it reused, so what changed is found
-        by identity, in C-speed set operations, not by reading every stored Plan.
+        The compiler says what changed when ``desired`` was compiled right after
+        ``before``; otherwise, as it hands back the very Plan objects it reused, what
+        changed is found by identity, in C-speed set operations, not by reading every
+        stored Plan.
         """
         ops: list[Op] = []
         changed = pruned = 0
@@ -126,11 +128,16 @@ class ApplyController:
                 value = {**herd_to_dict(herd), "revision": desired.revision, "source": repo}
                 ops.append(Op.put(key, value))
                 changed += 1
-        was = dict(zip(map(id, before.plans), before.plans, strict=True))
-        now = dict(zip(map(id, desired.plans), desired.plans, strict=True))
-        gone = [was[i] for i in was.keys() - now.keys()]
+        delta = desired.delta
+        if delta is not None and delta.base == before.sha:  # the compiler said what changed
+            added, gone = list(delta.added), list(delta.removed)
+        else:
+            was = dict(zip(map(id, before.plans), before.plans, strict=True))
+            now = dict(zip(map(id, desired.plans), desired.plans, strict=True))
+            gone = [was[i] for i in was.keys() - now.keys()]
+            added = sorted((now[i] for i in now.keys() - was.keys()), key=_by_pipeline)
         old = {pipeline_key(p.herd, p.pipeline): p for p in gone}
-        for plan in sorted((now[i] for i in now.keys() - was.keys()), key=_by_pipeline):
+        for plan in added:
             key = pipeline_key(plan.herd, plan.pipeline)
             previous = old.pop(key, None)
             if previous is None or previous.hash != plan.hash:

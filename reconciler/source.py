@@ -23,7 +23,7 @@ from reconciler.controller import ReconcileError, Result
 from runink.api.keys import source_key
 from runink.api.records import Condition, SourceRecord, now_iso
 from runink.barn import BarnClient
-from runink.compiler import Compiler, Plan
+from runink.compiler import Compiler, Plan, PlanDelta
 from runink.findings import Finding
 from runink.repo import RepoLoader, RepoSnapshot
 from runink.repo.herd import Herd
@@ -53,6 +53,8 @@ class Desired:
     herds: tuple[Herd, ...]
     plans: tuple[Plan, ...]
     snapshot: RepoSnapshot = field(repr=False, compare=False)
+    delta: PlanDelta | None = field(default=None, repr=False, compare=False)
+    """How ``plans`` differ from those of the commit ``delta.base`` (when known)."""
 
 
 class DesiredStates:
@@ -151,7 +153,8 @@ class SourceController:
             self._seen[key] = sha
             return self._failed(key, revision, "ValidationFailed", _describe(errors), errors)
         plans = result.plans  # each at the revision it last changed at
-        self.desired.put(Desired(key, sha, revision, tuple(snapshot.herds), plans, snapshot))
+        herds = tuple(snapshot.herds)
+        self.desired.put(Desired(key, sha, revision, herds, plans, snapshot, result.delta))
         self._record(key, revision, "Unknown", "Progressing", f"applying {revision}")
         self._seen[key] = sha
         self.on_valid(key)

@@ -13,7 +13,7 @@ from runink.compiler.plan import (
     canonical_json,
     plan_from_dict,
 )
-from runink.compiler.repo import Compiler, CompileResult, CompileStats, feature_name
+from runink.compiler.repo import Compiler, CompileResult, CompileStats, PlanDelta, feature_name
 
 __all__ = [
     "Assertion",
@@ -24,6 +24,7 @@ __all__ = [
     "Edge",
     "Node",
     "Plan",
+    "PlanDelta",
     "Resources",
     "Slo",
     "Trigger",

@@ -30,10 +30,21 @@ class CompileStats:
 
 
 @dataclass(frozen=True)
+class PlanDelta:
+    """How a compile's Plans differ from those of the compile of revision ``base``."""
+
+    base: str
+    added: tuple[Plan, ...]
+    removed: tuple[Plan, ...]
+
+
+@dataclass(frozen=True)
 class CompileResult:
     plans: tuple[Plan, ...]
     findings: Findings
     stats: CompileStats = field(default_factory=CompileStats)
+    delta: PlanDelta | None = None
+    """Set when only changed features were compiled (see Compiler.compile)."""
 
     @property
     def ok(self) -> bool:
@@ -139,9 +150,11 @@ class Compiler:
         """
         assert self._index is not None
         index, plans = self._index, self._plans
-        features = snapshot.features
-        by_path = dict(zip(map(_by_path, features), features, strict=True))
+        features = snapshot.features  # sorted by path: found by bisection
+        base = self._last or ""
         compiled = 0
+        added: list[Plan] = []
+        removed: list[Plan] = []
         for path in sorted(p for p in paths if p.startswith("features/")):
             old = self._cache.pop(path, None)
             self._findings.pop(path, None)
@@ -152,7 +165,9 @@ class Compiler:
                 if at < len(plans):
                     del plans[at]
                     self._count(plan.pipeline, -1)
-            source = by_path.get(path)
+                    removed.append(plan)
+            at = bisect_left(features, path, key=_by_path)
+            source = features[at] if at < len(features) and features[at].path == path else None
             if source is None:
                 continue
             entry = self._compile_feature(source, index, snapshot)
@@ -164,10 +179,12 @@ class Compiler:
             for plan in entry.plans:
                 insort(plans, plan, key=_by_pipeline)
                 self._count(plan.pipeline, 1)
+                added.append(plan)
         self._last = snapshot.revision
         stats = CompileStats(len(features), compiled, len(self._cache) - compiled)
         duplicates = _duplicate_ids(plans) if self._duplicated else []
-        return _result(plans, index, self._findings, duplicates, stats)
+        result = _result(plans, index, self._findings, duplicates, stats)
+        return replace(result, delta=PlanDelta(base, tuple(added), tuple(removed)))
 
     def _count(self, pipeline: str, delta: int) -> None:
         self._ids[pipeline] += delta

@@ -75,7 +75,11 @@ class RepoLoader:
         if self._repo is None:
             self._repo = open_repo(path)
         base = self._last.tree if self._last is not None else None
-        tree = CommitTree(path, rev, repo=self._repo, base=base)
+        try:
+            tree = CommitTree(path, rev, repo=self._repo, base=base)
+        except BaseException:
+            self._last = None  # the base may be consumed: the next load reads in full
+            raise
         return self.load_tree(tree)
 
     def load_tree(self, tree: Tree) -> RepoSnapshot:

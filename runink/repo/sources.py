@@ -353,9 +353,12 @@ class CommitTree(Tree):
         return blobs
 
     def _delta(self, base: CommitTree) -> dict[str, tuple[int, str]]:
-        """``base``'s blobs changed as `git diff-tree` says (it skips equal subtrees)."""
-        blobs = dict(base._blobs)
-        changed: set[str] = set()
+        """``base``'s blobs changed as `git diff-tree` says (it skips equal subtrees).
+
+        ``base`` is consumed: its listing becomes this tree's (a copy per push would
+        cost in proportion to the repository), and ``base`` cannot be read any more.
+        """
+        updates: dict[str, tuple[int, str] | None] = {}
         if base.tree_sha != self.tree_sha:
             # No index: diff-tree compares two trees, yet git reads a work tree's index
             # first, which costs more than the diff in a large repository.
@@ -369,12 +372,16 @@ class CommitTree(Tree):
                     continue
                 _, new_mode, _, new_sha, _ = meta[1:].split(" ")
                 mode = int(new_mode, 8)
-                changed.add(item_path)
-                if mode == 0 or stat.S_ISDIR(mode) or mode == 0o160000:
-                    blobs.pop(item_path, None)  # deleted, or a submodule (not a blob)
-                else:
-                    blobs[item_path] = (mode, new_sha)
-        self.changed = frozenset(changed)
+                gone = mode == 0 or stat.S_ISDIR(mode) or mode == 0o160000  # or a submodule
+                updates[item_path] = None if gone else (mode, new_sha)
+        blobs, base._blobs = base._blobs, {}
+        base.links = -1  # never a base again
+        for item_path, entry in updates.items():
+            if entry is None:
+                blobs.pop(item_path, None)
+            else:
+                blobs[item_path] = entry
+        self.changed = frozenset(updates)
         return blobs
 
     def close(self) -> None:
