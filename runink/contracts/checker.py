@@ -53,6 +53,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -121,14 +123,28 @@ class RecordChecker:
         contract_id: str,
         schema: str,
         check: Callable[[Mapping[str, Any]], list[Violation]],
+        all_valid: Callable[[Sequence[Any]], bool] | None = None,
     ) -> None:
         self.contract_id = contract_id
         self.schema = schema
         self._check = check
+        self._all_valid = all_valid
 
     def check(self, record: Mapping[str, Any]) -> list[Violation]:
         """Every violation of ``record``, in property order (uniqueness last); [] if valid."""
         return self._check(record)
+
+    def all_valid(self, records: Sequence[Any]) -> bool:
+        """True when every record is valid (their unique keys are then taken, as
+        :meth:`check` would take them); False when some may not be: check those one by one.
+
+        A batch-level fast path: each property is checked as a column with C-level
+        builtins (types as a set, bounds as min/max, patterns via map), several times
+        cheaper per record than :meth:`check` on the common all-valid batch.
+        """
+        if self._all_valid is None:
+            return False
+        return self._all_valid(records)
 
 
 # A value checker: (value, its path, violations so far). Called only for non-null values.
@@ -153,7 +169,12 @@ def compile_checker(contract: Contract, schema: str | None = None) -> RecordChec
     if compiler.findings:
         raise ContractCheckError(compiler.findings)
     check = _record_check(fields, unique)
-    return RecordChecker(contract.id, obj.name, check)
+    # Built only now: the options it reads were validated by the value checks above.
+    columns = tuple(
+        (prop.name, required is not None, _column_check(prop, value_check))
+        for prop, (_, required, value_check) in zip(obj.properties, fields, strict=True)
+    )
+    return RecordChecker(contract.id, obj.name, check, _batch_check(columns, unique))
 
 
 def _pick_schema(contract: Contract, schema: str | None) -> SchemaObject:
@@ -218,6 +239,164 @@ def _record_check(
         return out
 
     return check
+
+
+# ---------------------------------------------------------------- batches
+
+# The non-null values of one property across a batch, and their set of types -> all valid?
+ColumnTest = Callable[[Sequence[Any], set[type]], bool]
+# (name, required, column test)
+_Column = tuple[str, bool, ColumnTest]
+_NONE = type(None)
+
+
+def _batch_check(
+    columns: tuple[_Column, ...], unique: tuple[_Unique, ...]
+) -> Callable[[Sequence[Any]], bool]:
+    names = tuple(name for name, _, _ in columns)
+    # One C call per record takes every property at once; a missing key (an optional
+    # property left out) falls back to one dict.get pass per property.
+    row = itemgetter(*names) if len(names) > 1 else None
+    single_keys = {label: names.index(n[0]) for label, _, n, _ in unique if len(n) == 1}
+
+    def valid(records: Sequence[Any]) -> bool:
+        if not records:
+            return True
+        if set(map(type, records)) != {dict}:
+            return False  # non-objects (or mappings of other types): record by record
+        table: list[Sequence[Any]]
+        if row is None:
+            table = [list(map(dict.get, records, repeat(n))) for n in names]
+        else:
+            try:
+                table = list(zip(*map(row, records), strict=True))
+            except KeyError:
+                table = [list(map(dict.get, records, repeat(n))) for n in names]
+        present: list[Sequence[Any]] = []
+        for (_, required, test), column in zip(columns, table, strict=True):
+            types = set(map(type, column))
+            if _NONE in types:
+                if required:
+                    return False
+                types.discard(_NONE)
+                column = [v for v in column if v is not None]
+            if column and not test(column, types):
+                return False
+            present.append(column)
+        taken: list[tuple[set[Any], list[Any]]] = []
+        for label, _, key_names, seen in unique:
+            at = single_keys.get(label)
+            if at is not None:
+                values = present[at]
+                keys = list(map(_unique_key, values))
+            else:
+                rows = (tuple(r.get(n) for n in key_names) for r in records)
+                keys = [value_key(v) for v in rows if None not in v]
+            if len(set(keys)) != len(keys) or not seen.isdisjoint(keys):
+                return False  # a duplicate: check() names it
+            taken.append((seen, keys))
+        for seen, keys in taken:
+            seen.update(keys)
+        return True
+
+    return valid
+
+
+def _unique_key(value: Any) -> Any:
+    return value if type(value) is str else value_key(value)
+
+
+def _column_check(prop: ContractProperty, value_check: ValueCheck) -> ColumnTest:
+    """A column test for ``prop``: C-level builtins for the common logical types and
+    rules; any other property is checked value by value with ``value_check``."""
+    name = prop.name
+
+    def each(column: Sequence[Any], types: set[type]) -> bool:
+        out: list[Violation] = []
+        for value in column:
+            value_check(value, name, out)
+            if out:
+                return False
+        return True
+
+    if value_check is _accept:
+        return lambda column, types: True
+    if prop.properties or prop.items is not None:
+        return each
+    options = prop.options
+    logical = prop.logical_type
+    if logical == "string":
+        return _string_column(options, prop.enum, each)
+    if logical in ("integer", "number"):
+        return _number_column(logical, options, prop.enum, each)
+    if logical == "boolean" and not prop.enum:
+        return lambda column, types: types == {bool} or each(column, types)
+    return each
+
+
+def _string_column(
+    options: Mapping[str, Any], enum: tuple[Any, ...], each: ColumnTest
+) -> ColumnTest:
+    fmt = options.get("format")
+    if isinstance(fmt, str) and fmt.lower() in _STRING_FORMATS:
+        return each
+    low, high = options.get("minLength"), options.get("maxLength")
+    pattern = options.get("pattern")
+    search = re.compile(pattern, re.ASCII).search if pattern is not None else None
+    if search is not None:
+        high = MAX_PATTERN_INPUT if high is None else min(int(high), MAX_PATTERN_INPUT)
+    strings = frozenset(v for v in enum if type(v) is str) if enum else None
+
+    def test(column: Sequence[Any], types: set[type]) -> bool:
+        if types != {str}:
+            return each(column, types)
+        if low is not None or high is not None:
+            lengths = list(map(len, column))
+            if low is not None and min(lengths) < low:
+                return False
+            if high is not None and max(lengths) > high:
+                return False
+        if search is not None and not all(map(search, column)):
+            return False
+        return strings is None or strings.issuperset(column)
+
+    return test
+
+
+def _number_column(
+    logical: str, options: Mapping[str, Any], enum: tuple[Any, ...], each: ColumnTest
+) -> ColumnTest:
+    if enum or options.get("multipleOf") is not None:
+        return each
+    allowed = {int} if logical == "integer" else {int, float}
+    lows = [(options.get(k), k == "exclusiveMinimum") for k in ("minimum", "exclusiveMinimum")]
+    highs = [(options.get(k), k == "exclusiveMaximum") for k in ("maximum", "exclusiveMaximum")]
+    fmt = options.get("format")
+    if logical == "integer" and isinstance(fmt, str):
+        low, high = _INT_FORMATS[fmt]
+        lows.append((low, False))
+        highs.append((high, False))
+    low_bounds = [(b, x) for b, x in lows if b is not None]
+    high_bounds = [(b, x) for b, x in highs if b is not None]
+
+    def test(column: Sequence[Any], types: set[type]) -> bool:
+        if not types <= allowed:
+            return each(column, types)  # bools, Decimals...: the value checks decide
+        if float in types and not all(map(math.isfinite, column)):
+            return False
+        if low_bounds:
+            least = min(column)
+            for bound, exclusive in low_bounds:
+                if least < bound or (exclusive and least == bound):
+                    return False
+        if high_bounds:
+            most = max(column)
+            for bound, exclusive in high_bounds:
+                if most > bound or (exclusive and most == bound):
+                    return False
+        return True
+
+    return test
 
 
 KeyCheck = Callable[[Mapping[str, Any], list[Violation], list[tuple[set[Any], Any]]], None]

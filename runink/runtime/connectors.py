@@ -15,13 +15,15 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
-from runink.contracts.model import Contract
 from runink.runtime.framing import Batch, only_objects, parse_lines
 from runink.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
+
+if TYPE_CHECKING:  # a slice that has no contract to apply does not load the models
+    from runink.contracts.model import Contract
 
 Record = dict[str, Any]
 

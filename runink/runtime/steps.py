@@ -12,7 +12,6 @@ from pathlib import Path
 from runink.contracts import contract_from_data
 from runink.runtime.spec import SliceSpec
 from runink.steps.runtime import (
-    AssertStep,
     StepContext,
     StepImpl,
     load_user_step,
@@ -41,9 +40,13 @@ def build_step(spec: SliceSpec) -> StepImpl:
     )
     params = dict(node.get("params") or {})
     if node["name"] == "Assert" and spec.assertions:
+        # Imported here: a user step's slice need not load the built-ins.
+        from runink.steps.builtin import AssertStep
+
         return AssertStep(spec.assertions, ctx)
     module = node.get("module")
     if module:
         registered = load_user_step(Path(spec.repo_dir) / str(module), str(node["name"]))
         return user_step(registered, params, ctx)
-    return make_step(str(node["name"]), params, ctx)
+    # A plan's parameters were checked when it was compiled: not again in every slice.
+    return make_step(str(node["name"]), params, ctx, validated=True)

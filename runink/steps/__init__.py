@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runink.steps.registry import RegisteredStep, registered, step
+from runink.steps.registry import STEP_META_PARAMS, RegisteredStep, registered, step
 
 if TYPE_CHECKING:
     from runink.steps.builtin import AssertStep
     from runink.steps.catalog import (
         BUILTIN_STEPS,
-        STEP_META_PARAMS,
         BuiltinStep,
         builtin_step,
         validate_params,
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "BUILTIN_STEPS": "runink.steps.catalog",
-    "STEP_META_PARAMS": "runink.steps.catalog",
     "BuiltinStep": "runink.steps.catalog",
     "builtin_step": "runink.steps.catalog",
     "validate_params": "runink.steps.catalog",

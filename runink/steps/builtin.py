@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -46,9 +46,8 @@ from runink.contracts.checker import (
     value_key,
 )
 from runink.contracts.model import Contract, ContractProperty
-from runink.dsl.errors import DslError
-from runink.dsl.expr import CompiledExpr, ExprRuntimeError, compile_expression
 from runink.findings import Position
+from runink.steps.registry import STEP_META_PARAMS
 from runink.steps.runtime import (
     DlqEntry,
     Record,
@@ -57,6 +56,9 @@ from runink.steps.runtime import (
     StepImpl,
     StepOutcome,
 )
+
+if TYPE_CHECKING:
+    from runink.dsl.expr import CompiledExpr, ExprRuntimeError
 
 REDACTED = "[REDACTED]"
 HASH_PREFIX = "hmac:"
@@ -190,6 +192,10 @@ def _updater(paths: Sequence[str], fn: Callable[[Any], Any]) -> Callable[[Record
 # ---------------------------------------------------------------- ValidateContract
 
 
+#: Most batches ValidateContract checks record by record after a batch check failed.
+MAX_FAST_PATH_BACKOFF = 64
+
+
 class ValidateContract:
     """Records that break the contract go to the DLQ, with every violation named."""
 
@@ -210,8 +216,24 @@ class ValidateContract:
             raise StepConfigError(f"step {ctx.step_id!r} (ValidateContract): {err}") from err
         self.contract_id = contract_id
         self._check = checker.check
+        self._all_valid = checker.all_valid
+        # A batch holding a bad record pays for the batch check and then record by record:
+        # after one, the next batches skip the batch check (1, 2, 4 ... up to
+        # MAX_FAST_PATH_BACKOFF of them), so a stream full of bad records costs little more
+        # than checking record by record. A clean batch makes it try every batch again.
+        self._skip = 0
+        self._backoff = 1
 
     def process(self, batch: list[Record]) -> StepOutcome:
+        if self._skip:
+            self._skip -= 1
+        elif self._all_valid(batch):  # the common case, checked a column at a time
+            self._backoff = 1
+            # The very list: a slice then sees at once that every line goes on unchanged.
+            return StepOutcome(batch, [], 0, len(batch))
+        else:
+            self._skip = self._backoff
+            self._backoff = min(2 * self._backoff, MAX_FAST_PATH_BACKOFF)
         check = self._check
         name = self.name
         contract_id = self.contract_id
@@ -319,11 +341,21 @@ def _position(text: str) -> Position:
 
 
 def _compile(text: str, where: Position, ctx: StepContext, what: str) -> CompiledExpr:
+    # The expression compiler (lark) loads only in slices whose step has expressions.
+    from runink.dsl.errors import DslError
+    from runink.dsl.expr import compile_expression
+
     fields = ctx.input_contract.fields() if ctx.input_contract is not None else None
     try:
         return compile_expression(text, where, fields, boolean=True)
     except DslError as err:
         raise StepConfigError(f"step {ctx.step_id!r} ({what}): {err}") from err
+
+
+def _expr_error() -> type[ExprRuntimeError]:
+    from runink.dsl.expr import ExprRuntimeError
+
+    return ExprRuntimeError
 
 
 def _started(ctx: StepContext) -> datetime:
@@ -343,11 +375,12 @@ class Filter(_RecordStep):
         self.when = str(params["when"])
         self._expr = _compile(self.when, Position(f"step {ctx.step_id}"), ctx, "Filter")
         self._now = _started(ctx)
+        self._error = _expr_error()
 
     def handle(self, record: Record) -> Record | None:
         try:
             keep = self._expr.test(record, now=self._now)
-        except ExprRuntimeError as err:
+        except self._error as err:
             raise _Reject(f"Filter when {self.when!r}: {err.reason}") from None
         return record if keep else None
 
@@ -765,13 +798,14 @@ class AssertStep(_RecordStep):
             compiled.append(_compile(text, where, ctx, "assertion"))
         self._checks = tuple(compiled)
         self._now = _started(ctx)
+        self._error = _expr_error()
 
     def handle(self, record: Record) -> Record | None:
         failures: list[str] = []
         for check in self._checks:
             try:
                 ok = check.test(record, now=self._now)
-            except ExprRuntimeError as err:
+            except self._error as err:
                 failures.append(f"assertion error: {check.source}: {err.reason}")
                 continue
             if not ok:
@@ -797,14 +831,19 @@ BUILTIN_IMPLS: Mapping[str, StepFactory] = {
 }
 
 
-def make_builtin(name: str, params: Mapping[str, Any], ctx: StepContext) -> StepImpl:
-    """Built-in step ``name``, its parameters checked against the catalogue's schema first."""
-    from runink.steps.catalog import STEP_META_PARAMS, validate_params
-
+def make_builtin(
+    name: str, params: Mapping[str, Any], ctx: StepContext, *, validated: bool = False
+) -> StepImpl:
+    """Built-in step ``name``, its parameters checked against the catalogue's schema first
+    (unless ``validated``: a compiled plan's parameters, which the compiler checked)."""
     factory = BUILTIN_IMPLS.get(name)
     if factory is None:
         raise StepConfigError(f"{name!r} is not a built-in step")
     plain = {k: v for k, v in params.items() if k not in STEP_META_PARAMS}
+    if validated:  # a slice need not load jsonschema to check them again
+        return factory(plain, ctx)
+    from runink.steps.catalog import validate_params
+
     where = Position(f"step {ctx.step_id}")
     findings = validate_params(name, plain, locate=lambda path: where)
     if findings:

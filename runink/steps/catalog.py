@@ -19,11 +19,9 @@ from runink.dsl.errors import DslError
 from runink.dsl.expr import compile_expression
 from runink.dsl.nodes import ArgPath, Tag
 from runink.findings import Finding, Position, did_you_mean
+from runink.steps.registry import STEP_META_PARAMS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-#: Keyword arguments of ``@step`` that name and order steps rather than configure them.
-STEP_META_PARAMS = frozenset({"id", "after", "depends_on"})
 
 _FIELD = {"type": "string", "minLength": 1}
 _FIELDS = {"type": "array", "items": _FIELD, "minItems": 1, "uniqueItems": True}

@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Keyword arguments of ``@step`` that name and order steps rather than configure them.
+STEP_META_PARAMS = frozenset({"id", "after", "depends_on"})
+
 
 @dataclass(frozen=True)
 class RegisteredStep:

@@ -159,17 +159,20 @@ class StepLoadError(Exception):
     """A user step module cannot be imported, or does not define the step asked for."""
 
 
-def make_step(name: str, params: Mapping[str, Any], ctx: StepContext) -> StepImpl:
+def make_step(
+    name: str, params: Mapping[str, Any], ctx: StepContext, *, validated: bool = False
+) -> StepImpl:
     """Build step ``name`` with ``params`` (a plan node's parameters) for one slice.
 
-    Built-in steps are checked against their parameter schema first. Any other name
-    must be a user step already loaded in this process (:func:`load_user_step`).
-    Raises :class:`StepConfigError` with every problem.
+    Built-in steps are checked against their parameter schema first, unless
+    ``validated`` (the parameters of a compiled plan: the compiler checked them). Any
+    other name must be a user step already loaded in this process
+    (:func:`load_user_step`). Raises :class:`StepConfigError` with every problem.
     """
     from runink.steps.builtin import BUILTIN_IMPLS, make_builtin
 
     if name in BUILTIN_IMPLS:
-        return make_builtin(name, params, ctx)
+        return make_builtin(name, params, ctx, validated=validated)
     found = registered(name)
     if found is None:
         hint = did_you_mean(name, BUILTIN_IMPLS)

@@ -192,3 +192,21 @@ def test_a_selection_of_unchanged_records_keeps_their_original_lines() -> None:
 def test_a_batch_line_that_is_not_an_object_is_a_framing_error() -> None:
     with pytest.raises(FramingError, match="not a JSON object"):
         Batch.of_payload(b'{"a": 1}\n[1, 2]').records()
+
+
+def test_a_batch_whose_lines_disagree_with_its_record_count_is_a_framing_error() -> None:
+    read_fd, write_fd = os.pipe()
+    writer = FrameWriter(write_fd)
+    writer.write(Batch(2, lines=[b'{"a": 1}']))  # says two records, carries one
+    writer.end()
+    (batch,) = FrameReader(read_fd)
+    assert isinstance(batch, Batch) and batch.count == 2
+    with pytest.raises(FramingError, match="1 records, 2 sent"):
+        batch.records()
+
+
+def test_records_needing_the_careful_encoder_travel_like_plain_ones() -> None:
+    plain = [{"a": 1, "b": [1.5, "x"], "c": None}]
+    odd = [{"d": Decimal("2.5"), "s": {3}, 4: "four"}]
+    assert encode_batch(plain) == b'{"a":1,"b":[1.5,"x"],"c":null}'
+    assert decode_batch(encode_batch(plain + odd)) == [*plain, {"d": 2.5, "s": [3], "4": "four"}]

@@ -170,6 +170,34 @@ def test_validate_contract_remembers_primary_keys_across_batches() -> None:
     assert reasons(outcome) == ["id: duplicate primary key 1: already seen in this run"]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.fixed_dictionaries(
+                {"id": st.integers(min_value=0, max_value=40)},
+                optional={"name": st.one_of(st.text(max_size=3), st.integers(0, 2))},
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+        max_size=12,
+    )
+)
+def test_validate_contract_judges_a_stream_as_record_by_record_whatever_its_batches(
+    batches: list[list[dict[str, Any]]],
+) -> None:
+    # Clean batches take the batch check, dirty ones (and those after them) do not:
+    # what passes, what fails and why is the same as checking one record at a time.
+    impl = step("ValidateContract", contract="person")
+    alone = step("ValidateContract", contract="person")
+    for batch in batches:
+        outcome = run(impl, batch)
+        singles = [run(alone, [record]) for record in batch]
+        assert outcome.records == [r for one in singles for r in one.records]
+        assert reasons(outcome) == [why for one in singles for why in reasons(one)]
+
+
 def test_validate_contract_needs_a_known_contract() -> None:
     with pytest.raises(StepConfigError, match="no contract 'nope'"):
         step("ValidateContract", contract="nope")
