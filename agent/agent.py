@@ -3,7 +3,8 @@
 Threads: one heartbeat (the node's lease; registers again when the lease was lost),
 one watch of the node's assignments (reconnecting from a full list when the stream
 breaks), one convergence loop (level-triggered: on every change and every
-``resync_seconds``), and one :class:`PipelineWorker` per assigned pipeline.
+``resync_seconds``; each pass ends with a self-heal sweep of the herds' cgroups), and
+one :class:`PipelineWorker` per assigned pipeline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from agent.config import AgentConfig
 from agent.isolation import HerdIsolation, IsolatedSpawner
 from agent.isolation.policy import grant
 from agent.pipeline import Desired, PipelineWorker
+from agent.selfheal import SelfHeal, Suspended
 from agent.spawning import RunSpawner
 from runink import __version__ as runink_version
 from runink.api.client import ApiClient, ApiError
@@ -72,6 +75,9 @@ class Agent:
         self._herds_prepared: dict[str, str] = {}
         self._reporter = _ApiReporter(self)
         self._gauge_states: set[tuple[str, str]] = set()
+        self.selfheal: SelfHeal | None = None
+        if isinstance(self.spawner, IsolatedSpawner):
+            self.selfheal = SelfHeal(self.spawner, self._spawn_lock, self._suspended)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -213,6 +219,11 @@ class Agent:
                 self.converge()
             except Exception:
                 logger.exception("node %s: convergence pass failed", self.node)
+            try:
+                if self.selfheal is not None:
+                    self.selfheal.sweep()
+            except Exception:
+                logger.exception("node %s: self-heal sweep failed", self.node)
             self._changed.wait(self.config.resync_seconds)
 
     def converge(self) -> None:
@@ -233,6 +244,14 @@ class Agent:
                 else:
                     current.update(want)
         self._update_gauges()
+
+    def _suspended(self) -> Suspended:
+        """What self-heal leaves alone: suspended herds and their pipelines."""
+        with self._lock:
+            wanted = [d for d in self._desired.values() if d.suspended]
+        return Suspended(
+            herds=frozenset(d.herd for d in wanted), pipelines=frozenset(d.pipeline for d in wanted)
+        )
 
     def _worker(self, desired: Desired) -> PipelineWorker:
         return PipelineWorker(
@@ -343,6 +362,9 @@ class _ApiReporter:
                 metrics.RECORDS.labels(
                     herd=record.herd, pipeline=record.pipeline, step=step.id, outcome=outcome
                 ).inc(n)
+        if self.agent.selfheal is not None:
+            notes = self.agent.selfheal.notes(record.herd, record.pipeline)
+            record = replace(record, problems=(*record.problems, *notes)) if notes else record
         summary = run_to_pb(record)
         summary.events_json = events
         self.agent.api.report_run(node, summary)

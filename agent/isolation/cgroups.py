@@ -23,6 +23,10 @@ V1_CONTROLLERS = frozenset(
 )
 CPU_PERIOD_US = 100_000
 PREFIX = "runink-"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+# v1 reads "no limit" back as the largest page-aligned 64-bit value; anything this big is none.
+UNLIMITED_FLOOR = 1 << 62
+PF_EXITING = 0x4  # include/linux/sched.h
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,9 @@ class CgroupDriver:
                 self.by_controller.setdefault(controller, hierarchy)
         unified = [h for h in hierarchies if h.version == 2]
         self.unified: Hierarchy | None = unified[0] if unified else None
+        #: Every cgroup this driver created and not yet removed, with the limits it was given:
+        #: what self-heal holds the host to (anything else under a herd is a stranger's).
+        self.created: dict[str, Limits] = {}
 
     @property
     def used(self) -> tuple[Hierarchy, ...]:
@@ -142,6 +149,8 @@ class CgroupDriver:
 
     def create(self, rel: str, limits: Limits) -> None:
         """Create ``rel`` in every used hierarchy and apply ``limits``."""
+        # Recorded first, so a sweep never sees the directory without knowing it is ours.
+        self.created[rel] = limits
         for hierarchy in self.used:
             path = os.path.join(hierarchy.path, rel)
             if hierarchy.version == 2:
@@ -250,6 +259,147 @@ class CgroupDriver:
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.002)
 
+    def procs(self, rel: str) -> set[int]:
+        """The processes directly in ``rel`` (not below it), in any used hierarchy."""
+        found: set[int] = set()
+        for hierarchy in self.used:
+            text = _read(os.path.join(hierarchy.path, rel, "cgroup.procs"))
+            found |= {int(p) for p in text.split()}
+        return found
+
+    def children(self, rel: str) -> set[str]:
+        """Every cgroup below ``rel`` (relative paths, any depth), in any used hierarchy."""
+        found: set[str] = set()
+        for hierarchy in self.used:
+            top = os.path.join(hierarchy.path, rel)
+            for dirpath, _, _ in os.walk(top):
+                if dirpath != top:
+                    found.add(os.path.relpath(dirpath, hierarchy.path))
+        return found
+
+    def kill_all(self, rel: str) -> set[int]:
+        """SIGKILL every process in ``rel`` and below in every used hierarchy (one pass);
+        a process put in a v1 hierarchy only is out of :meth:`kill`'s sight."""
+        killed: set[int] = set()
+        for name in (rel, *self.children(rel)):
+            for pid in self.procs(name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+        return killed
+
+    def holds(self, rel: str, pid: int) -> bool | None:
+        """Whether process ``pid`` is in ``rel`` in every used hierarchy (None: it is gone)."""
+        text = _read(f"/proc/{pid}/cgroup")
+        if not text:
+            return None
+        where: dict[int | frozenset[str], str] = {}
+        for line in text.splitlines():
+            number, _, rest = line.partition(":")
+            names, _, path = rest.partition(":")
+            key: int | frozenset[str] = (
+                0 if number == "0" and not names else frozenset(names.split(",")) & V1_CONTROLLERS
+            )
+            where[key] = path.rstrip("/")
+        if _exiting(pid):  # v1 shows an exiting process in "/": not a move
+            return None
+        for hierarchy in self.used:
+            now = where.get(0 if hierarchy.version == 2 else hierarchy.controllers)
+            # A cgroup namespace shows paths from its own root: compare the tail.
+            if now is not None and now != f"/{rel}" and not now.endswith(f"/{rel}"):
+                return False
+        return True
+
+    def drift(self, rel: str, wanted: Limits) -> list[str]:
+        """The limit files of ``rel`` whose value is not ``wanted`` ("file: now, want W");
+        a file that cannot be read (no controller, cgroup gone) is not drift."""
+        found: list[str] = []
+        for name, now, want in self._limit_values(rel, wanted):
+            if now is not None and now != want:
+                found.append(f"{name}: {now}, want {want}")
+        return found
+
+    def _limit_values(
+        self, rel: str, wanted: Limits
+    ) -> list[tuple[str, int | str | None, int | str | None]]:
+        """(file, current value, wanted value) per limit file, normalised as the kernel
+        stores them: memory in whole pages, "max" for no limit, cpu as quota/period."""
+        values: list[tuple[str, int | str | None, int | str | None]] = []
+        memory = self.by_controller.get("memory")
+        if memory is not None:
+            want_memory = (
+                None if wanted.memory_bytes is None else wanted.memory_bytes // PAGE * PAGE
+            )
+            base = os.path.join(memory.path, rel)
+            names = ["memory.max"] if memory.version == 2 else ["memory.limit_in_bytes"]
+            if memory.version == 1 and os.path.exists(
+                os.path.join(base, "memory.memsw.limit_in_bytes")
+            ):
+                names.append("memory.memsw.limit_in_bytes")
+            for name in names:
+                values.append((name, _number(_read(os.path.join(base, name))), _max(want_memory)))
+        cpu = self.by_controller.get("cpu")
+        if cpu is not None:
+            want_cpu = (
+                "max"
+                if wanted.cpu_millis is None
+                else f"{max(1000, wanted.cpu_millis * CPU_PERIOD_US // 1000)} {CPU_PERIOD_US}"
+            )
+            base = os.path.join(cpu.path, rel)
+            if cpu.version == 2:
+                quota, _, period = _read(os.path.join(base, "cpu.max")).strip().partition(" ")
+                now = None if not quota else "max" if quota == "max" else f"{quota} {period}"
+                values.append(("cpu.max", now, want_cpu))
+            else:
+                quota = _read(os.path.join(base, "cpu.cfs_quota_us")).strip()
+                period = _read(os.path.join(base, "cpu.cfs_period_us")).strip()
+                now = None if not quota else "max" if quota == "-1" else f"{quota} {period}"
+                values.append(("cpu.cfs_quota_us", now, want_cpu))
+        pids = self.by_controller.get("pids")
+        if pids is not None:
+            now_pids = _number(_read(os.path.join(pids.path, rel, "pids.max")))
+            values.append(("pids.max", now_pids, _max(wanted.pids)))
+        return values
+
+    def set_limits(self, rel: str, limits: Limits) -> None:
+        """Put every limit of ``rel`` to ``limits``, a None field back to no limit."""
+        memory = self.by_controller.get("memory")
+        if memory is not None:
+            base = os.path.join(memory.path, rel)
+            if memory.version == 2:
+                _write(os.path.join(base, "memory.max"), _v2(limits.memory_bytes))
+            else:
+                value = "-1" if limits.memory_bytes is None else str(limits.memory_bytes)
+                files = [os.path.join(base, "memory.limit_in_bytes")]
+                memsw = os.path.join(base, "memory.memsw.limit_in_bytes")
+                if os.path.exists(memsw):
+                    files.append(memsw)
+                try:
+                    for path in files:
+                        _write(path, value)
+                except CgroupError:
+                    # v1 keeps memsw >= memory: raising both means memsw first.
+                    for path in reversed(files):
+                        _write(path, value)
+        cpu = self.by_controller.get("cpu")
+        if cpu is not None:
+            base = os.path.join(cpu.path, rel)
+            quota = (
+                None
+                if limits.cpu_millis is None
+                else max(1000, limits.cpu_millis * CPU_PERIOD_US // 1000)
+            )
+            if cpu.version == 2:
+                _write(os.path.join(base, "cpu.max"), f"{_v2(quota)} {CPU_PERIOD_US}")
+            else:
+                _write(os.path.join(base, "cpu.cfs_period_us"), str(CPU_PERIOD_US))
+                _write(
+                    os.path.join(base, "cpu.cfs_quota_us"), "-1" if quota is None else str(quota)
+                )
+        pids = self.by_controller.get("pids")
+        if pids is not None:
+            _write(os.path.join(pids.path, rel, "pids.max"), _v2(limits.pids))
+
     def remove(self, rel: str, timeout: float = 5.0) -> None:
         """Kill what runs in ``rel``, then remove it and its children in every hierarchy."""
         self.kill(rel)
@@ -274,6 +424,8 @@ class CgroupDriver:
                             ) from exc
                         self.kill(rel)
                         time.sleep(0.005)
+        for name in [n for n in list(self.created) if n == rel or n.startswith(rel + "/")]:
+            self.created.pop(name, None)
 
     def roots(self) -> set[str]:
         """Names of every run root (``runink-<pid>-<n>``) in any used hierarchy."""
@@ -282,6 +434,34 @@ class CgroupDriver:
             with contextlib.suppress(OSError):
                 names |= {n for n in os.listdir(hierarchy.path) if n.startswith(PREFIX)}
         return names
+
+
+def _exiting(pid: int) -> bool:
+    """Whether ``pid`` is gone or on its way out (PF_EXITING in /proc/<pid>/stat)."""
+    fields = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+    return len(fields) < 7 or int(fields[6]) & PF_EXITING != 0
+
+
+def _number(text: str) -> int | str | None:
+    """A limit file's value: an int, "max" for no limit, None when unreadable."""
+    text = text.strip()
+    if not text:
+        return None
+    if text == "max" or text == "-1":
+        return "max"
+    try:
+        value = int(text)
+    except ValueError:
+        return text
+    return "max" if value >= UNLIMITED_FLOOR else value
+
+
+def _max(value: int | None) -> int | str:
+    return "max" if value is None else value
+
+
+def _v2(value: int | None) -> str:
+    return "max" if value is None else str(value)
 
 
 class V2Driver(CgroupDriver):

@@ -223,12 +223,20 @@ class IsolatedSpawner:
         return self.herds[name], self.grants[name]
 
     def _prepare(self, herd: HerdIsolation, given: Grant) -> str | None:
-        """The herd's cgroup (with its quota) and network namespace, made once per run."""
+        """The herd's cgroup (with its quota) and network namespace, made once; the quota
+        is applied again when a new commit changed it (the next slice of the herd)."""
+        rel = f"{self.token}/{herd.name}"
         if herd.name in self._prepared:
+            if given.controllers and self.driver.created.get(rel) != herd.quota:
+                try:
+                    self.driver.set_limits(rel, herd.quota)  # a limit removed goes too
+                    self.driver.created[rel] = herd.quota  # what self-heal holds it to
+                except CgroupError as exc:
+                    raise IsolationError(f"herd {herd.name!r}: {exc}") from exc
             return self._prepared[herd.name]
         if given.controllers:
             try:
-                self.driver.create(f"{self.token}/{herd.name}", herd.quota)
+                self.driver.create(rel, herd.quota)
             except CgroupError as exc:
                 raise IsolationError(f"herd {herd.name!r}: {exc}") from exc
         path = None
@@ -291,6 +299,10 @@ class IsolatedSpawner:
         process = IsolatedProcess(self, int(reply["pid"]), cgroup, launch.slice_id)
         self._processes[process.pid] = process
         return process
+
+    def running(self) -> list[IsolatedProcess]:
+        """The slices started here whose exit has not been reported yet."""
+        return list(self._processes.values())
 
     def skipped(self, herd: str) -> tuple[str, ...]:
         """What a best-effort herd runs without on this host."""

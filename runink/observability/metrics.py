@@ -85,6 +85,13 @@ RECORDS = Counter(
     "Records through each step of finished runs, by outcome (in, out, dlq, filtered...)",
     ["herd", "pipeline", "step", "outcome"],
 )
+SELFHEAL = Counter(
+    "runink_selfheal_total",
+    "Hand-made drift the agent undid under a herd's cgroup: stranger (a process or cgroup it "
+    "did not start, killed), limits (a limit changed by hand, put back), moved (a slice moved "
+    "out of its cgroup, killed and restarted)",
+    ["herd", "kind"],
+)
 
 
 # Server-side views of Barn state (reconciler/exporter.py): computed at scrape time by a

@@ -122,3 +122,16 @@ def test_a_slice_never_gets_more_than_its_herd_quota() -> None:
         result = run_python(spawner, "small", code, memory_bytes=1 << 30)
     assert result.output == "start"
     assert result.code == -9 and result.process.exit_reason() == "OOMKilled"
+
+
+def test_a_new_herd_quota_reaches_the_herd_cgroup_at_its_next_slice(
+    spawner: IsolatedSpawner,
+) -> None:
+    count = 'import os, sys; os.write(int(sys.argv[1]), b"ok")'
+    assert run_python(spawner, "tiny", count).output == "ok"
+    pids_max = spawner.driver.created[f"{spawner.token}/tiny"]
+    assert pids_max.pids == 24
+    # A commit raised the herd's pids quota: the agent hands the spawner the new herd.
+    spawner.herds["tiny"] = HerdIsolation("tiny", Limits(cpu_millis=1000, pids=48))
+    assert run_python(spawner, "tiny", count).output == "ok"
+    assert spawner.driver.drift(f"{spawner.token}/tiny", Limits(cpu_millis=1000, pids=48)) == []
