@@ -6,6 +6,7 @@ User step modules are imported here, inside the slice process, and nowhere else.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,24 @@ from runink.steps.runtime import (
     make_step,
     user_step,
 )
+
+SECRET_ENV_PREFIX = "RUNINK_SECRET_"  # noqa: S105 - a variable-name prefix, no secret
+
+
+def slice_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The herd's secrets as this slice received them (docs/isolation.md): the files of
+    ``$RUNINK_SECRETS_DIR``, or ``RUNINK_SECRET_<NAME>`` variables (name lower-cased)."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    directory = environ.get("RUNINK_SECRETS_DIR")
+    if directory and os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            with open(os.path.join(directory, name), encoding="utf-8") as handle:
+                found[name] = handle.read()
+    for variable, value in environ.items():
+        if variable.startswith(SECRET_ENV_PREFIX):
+            found.setdefault(variable.removeprefix(SECRET_ENV_PREFIX).lower(), value)
+    return found
 
 
 def build_step(spec: SliceSpec) -> StepImpl:
@@ -34,7 +53,7 @@ def build_step(spec: SliceSpec) -> StepImpl:
         step_id=str(node["id"]),
         contracts=contracts,
         input_contract=contracts.get(spec.input_contract or ""),
-        secrets={},
+        secrets=slice_secrets() if node.get("module") else {},  # user steps' ctx only
         mask_key=key,
         started_at=datetime.fromisoformat(spec.started_at),
     )
