@@ -20,6 +20,7 @@ from typing import Any
 
 from runink.repo import RepoLoader, RepoSnapshot
 from runink.repo.herd import Herd
+from runink.repo.remote import Mirror, RemoteError, is_url
 
 GIT_TIMEOUT = 120.0
 
@@ -31,10 +32,6 @@ class CheckoutError(Exception):
 def sha_of(revision: str) -> str:
     """The commit sha of a revision ``branch@sha1:<sha>`` (or a bare sha)."""
     return revision.rsplit("sha1:", 1)[-1] if "sha1:" in revision else revision
-
-
-def _is_remote(repo: str) -> bool:
-    return "://" in repo or (":" in repo and "@" in repo.split(":", 1)[0])
 
 
 def _git(*args: str, cwd: Path | None = None) -> bytes:
@@ -81,35 +78,39 @@ class Checkouts:
         self._cache: dict[str, Checkout] = {}
         self._loader = RepoLoader()
 
-    def _git_dir(self, sha: str) -> Path:
-        if not _is_remote(self.repo):
+    def _git_dir(self, sha: str, branch: str | None = None) -> Path:
+        """Where commit ``sha`` can be read: the repository, or the mirror of a URL
+        (fetched, as the server's, without writing the URL or its credentials)."""
+        if not is_url(self.repo) or Path(self.repo).is_dir():
             return Path(self.repo)
-        if not self._mirror.exists():
-            _git("clone", "--mirror", "--quiet", self.repo, str(self._mirror))
         try:
             _git("cat-file", "-e", f"{sha}^{{commit}}", cwd=self._mirror)
         except CheckoutError:
-            _git("fetch", "--quiet", "--prune", "origin", cwd=self._mirror)
+            try:
+                Mirror(self.repo, self._mirror).fetch_branch(branch)
+            except RemoteError as exc:
+                raise CheckoutError(str(exc)) from None
         return self._mirror
 
     def get(self, revision: str) -> Checkout:
         """The commit of ``revision``, extracted once and reused."""
         sha = sha_of(revision)
+        branch = revision.split("@sha1:", 1)[0] if "@sha1:" in revision else None
         with self._lock:
             if sha in self._cache:
                 return self._cache[sha]
+            git_dir = self._git_dir(sha, branch)
             target = self.root / sha
             if not target.exists():
-                self._extract(sha, target)
+                self._extract(git_dir, sha, target)
             # Read from git objects, as the server did: the loader reads only what
             # changed since the commit it read last.
-            snapshot = self._loader.load(self._git_dir(sha), sha)
+            snapshot = self._loader.load(git_dir, sha)
             checkout = Checkout(sha, target, snapshot)
             self._cache[sha] = checkout
             return checkout
 
-    def _extract(self, sha: str, target: Path) -> None:
-        git_dir = self._git_dir(sha)
+    def _extract(self, git_dir: Path, sha: str, target: Path) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         partial = self.root / f".{sha}.partial"
         shutil.rmtree(partial, ignore_errors=True)

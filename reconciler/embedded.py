@@ -5,8 +5,9 @@ secret and member config (ports chosen on first start and kept, so a restart fin
 its journal's peers), the metrics token and each source's webhook secret, and the SSH
 key that signs lineage commits (``<data>/lineage/signing_key``, generated with
 ssh-keygen when no key is given; ``allowed_signers`` next to it holds the line that
-trusts it). Everything secret is mode 0600 and lives in the data dir, never in the
-repository's work tree.
+trusts it), and for a source given by URL its bare mirror (``<data>/sources/<name>.git``).
+Everything secret is mode 0600 and lives in the data dir, never in the repository's work
+tree; a URL's credentials are never written at all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from runink.api.secrets import load_kek
 from runink.api.server import ApiSettings, TlsFiles
 from runink.api.tokens import TokenVerifier, load_private_key
 from runink.barn import BarnConfig, MemberConfig
+from runink.repo.remote import Mirror, mirror_path
 
 LOCAL_NODE = "local"
 LINEAGE_KEY = Path("lineage") / "signing_key"
@@ -124,9 +126,18 @@ def allowed_signers_line(key: Path) -> str:
     return f'{LINEAGE_PRINCIPAL} namespaces="git" {text[0]} {text[1]}'
 
 
+def source_spec(data_dir: Path, repo: Path | str, name: str, poll: float) -> SourceSpec:
+    """A local path as it is; a URL as its mirror in the data dir (created, not fetched)."""
+    if isinstance(repo, Path):
+        return SourceSpec(name, repo.resolve(), poll_interval=poll)
+    mirror = Mirror(repo, mirror_path(data_dir, name))
+    mirror.ensure()
+    return SourceSpec(name, mirror.path, poll_interval=poll, url=repo)
+
+
 def embedded_config(
     data_dir: Path,
-    repo: Path,
+    repo: Path | str,
     *,
     name: str = "local",
     resync: float = 30.0,
@@ -135,8 +146,10 @@ def embedded_config(
 ) -> ServerConfig:
     """The server config of `runi up` for ``repo`` (creating the state it needs).
 
-    Lineage commits are signed with ``signing_key``, else (``generate_signing_key``)
-    with the data dir's own key, made on first use.
+    ``repo`` is a local repository's path, or a git URL (a ``str``): then the source is
+    read from a bare mirror, ``<data>/sources/<name>.git``, made here (empty) and fetched
+    into by the source controller. Lineage commits are signed with ``signing_key``, else
+    (``generate_signing_key``) with the data dir's own key, made on first use.
     """
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +184,7 @@ def embedded_config(
             verifier=TokenVerifier(key.public_key()),
             kek=load_kek(pki / KEK_FILE),
         ),
-        sources=(SourceSpec(name, repo.resolve(), poll_interval=resync),),
+        sources=(source_spec(data_dir, repo, name, resync),),
         http_address=("127.0.0.1", chosen.http),
         metrics_token=metrics_token.decode().strip(),
         hook_secrets={name: hook_secret.strip()},

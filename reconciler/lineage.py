@@ -10,6 +10,12 @@ Exactly once: a pending entry is deleted only after the ref update succeeded, an
 reconcile first asks the branch which of its runs are already there (those are only
 deleted). A server killed between the commit and the delete therefore neither loses
 nor repeats a run: the next reconcile (a restart's first resync) finds the files.
+
+A source reached by URL gets its lineage pushed: the remote's branch is fetched into
+the source's mirror, the commit built on that tip and pushed without force; a push that
+lost a race (someone else pushed first) is rebuilt on the new tip and tried again
+(counted as ``conflict``). Entries are deleted only once the remote took the commit, and
+runs found on the fetched branch are not committed again.
 """
 
 from __future__ import annotations
@@ -22,15 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.controller import ReconcileError, Result
+from reconciler.lineage_signed import note_signing, signing_state
 from reconciler.source import DesiredStates, SourceSpec
 from runink.barn import BarnClient, Op
-from runink.lineage.schema import SchemaUnavailable, event_schema
+from runink.lineage import sigstore
+from runink.lineage.schema import SchemaUnavailable
+from runink.lineage.schema_pool import SchemaChecker
 from runink.lineage.writer import (
     Appended,
+    LineageConflict,
     LineageError,
     LineageRepo,
     PendingError,
     PendingRun,
+    RemoteLineageRepo,
     Signing,
 )
 from runink.observability.metrics import LINEAGE_COMMIT_DURATION, LINEAGE_COMMITS
@@ -77,6 +88,7 @@ class LineageController:
         self._rejected: dict[str, int] = {}  # key -> mod_revision found wanting
         self._checked: dict[str, tuple[int, PendingRun]] = {}  # key -> (mod_revision, run)
         self._lock = threading.Lock()
+        self._schemas = SchemaChecker()
         self._schema_missing_logged = False
 
     def keys(self) -> Iterable[str]:
@@ -104,15 +116,15 @@ class LineageController:
             # Which branch and which signing policy is runink.yaml's to say: wait for it.
             return Result(requeue_after=1.0) if self._has_pending() else Result()
         settings = desired.snapshot.settings
-        if settings.lineage_signing == "sigstore":
+        unavailable = None  # probing for an OIDC identity may cost a request: only with work
+        if settings.lineage_signing == "sigstore" and self._has_pending():
+            unavailable = sigstore.signing_unavailable() or ""
+        state = signing_state(settings.lineage_signing, self.signing_key, unavailable)
+        note_signing(self.barn, spec.name, state)
+        if unavailable:  # no identity here: nothing can be signed, so nothing is committed
             return Result(
                 requeue_after=60.0,
-                error=ReconcileError(
-                    "SigningUnavailable",
-                    "spec.lineage.signing is 'sigstore', which this build does not implement "
-                    "(it needs the network); use 'ssh' (see docs/lineage.md)",
-                    retry=False,
-                ),
+                error=ReconcileError("SigningUnavailable", unavailable, retry=False),
             )
         herds = {h.name for h in desired.herds}
         pending = self._pending(herds if len(self.specs) > 1 else None)
@@ -124,10 +136,17 @@ class LineageController:
             return Result(requeue_after=self.max_age - waited)
         batch = pending[: self.max_batch]
         signing = Signing(settings.lineage_signing, self.signing_key)
-        repo = LineageRepo(spec.path, settings.lineage_branch)
+        repo = (
+            RemoteLineageRepo(spec.path, settings.lineage_branch, spec.url)
+            if spec.url is not None
+            else LineageRepo(spec.path, settings.lineage_branch)
+        )
         started = time.perf_counter()
         try:
             appended = repo.append([p.run for p in batch], signing)
+        except LineageConflict as exc:  # others kept winning the race: the queue's backoff
+            LINEAGE_COMMITS.labels("conflict").inc(exc.conflicts)
+            return Result(error=ReconcileError("CommitConflict", str(exc)))
         except LineageError as exc:
             LINEAGE_COMMITS.labels("failed").inc()
             return Result(error=ReconcileError("CommitFailed", str(exc)))
@@ -146,8 +165,12 @@ class LineageController:
         more = len(pending) > len(batch)
         return Result(requeue_after=0.0) if more else Result()
 
+    def close(self) -> None:
+        """End the schema worker (the server is stopping)."""
+        self._schemas.close()
+
     def after_commit(self, appended: Appended) -> None:
-        """Called between the ref update and the deletes (a seam for crash tests)."""
+        """Called between the ref update (or push) and the deletes (a seam for crash tests)."""
 
     # -- Barn ----------------------------------------------------------------------
 
@@ -157,7 +180,9 @@ class LineageController:
     def _pending(self, herds: set[str] | None) -> list[_Pending]:
         """Valid pending runs (of ``herds``, when given), oldest first."""
         found: list[_Pending] = []
-        for kv in self.barn.range(PENDING_PREFIX).kvs:
+        fresh: list[tuple[str, int, PendingRun]] = []
+        # A local read: the branch, not the queue, is what makes a commit exactly-once.
+        for kv in self.barn.range(PENDING_PREFIX, serializable=True).kvs:
             if self._rejected.get(kv.key) == kv.mod_revision:
                 continue
             checked = self._checked.get(kv.key)
@@ -170,26 +195,33 @@ class LineageController:
             except PendingError as exc:
                 self._reject(kv.key, kv.mod_revision, str(exc))
                 continue
-            problems = run.problems() + self._schema_problems(run)
+            problems = run.problems()
             if problems:
                 self._reject(kv.key, kv.mod_revision, "; ".join(problems[:3]))
                 continue
+            fresh.append((kv.key, kv.mod_revision, run))
+        schema = self._schema_problems([run for _, _, run in fresh])
+        for (key, mod_revision, run), problems in zip(fresh, schema, strict=True):
+            if problems:
+                self._reject(key, mod_revision, "; ".join(problems[:3]))
+                continue
             # Checked once: a batch that waits to fill reads the queue again and again.
-            self._checked[kv.key] = (kv.mod_revision, run)
+            run = run.compact()
+            self._checked[key] = (mod_revision, run)
             if herds is None or run.herd in herds:
-                found.append(_Pending(kv.key, run))
+                found.append(_Pending(key, run))
         found.sort(key=lambda p: (self._first_seen.get(p.key, float("inf")), p.run.ended_at))
         return found
 
-    def _schema_problems(self, run: PendingRun) -> list[str]:
+    def _schema_problems(self, runs: list[PendingRun]) -> list[list[str]]:
+        """Per run, what breaks the OpenLineage schema: checked in a low-priority process."""
         try:
-            schema = event_schema()
+            return self._schemas.check_runs([run.events for run in runs])
         except SchemaUnavailable as exc:
             if not self._schema_missing_logged:
                 log.warning("lineage: events are committed unchecked: %s", exc)
                 self._schema_missing_logged = True
-            return []
-        return [p for event in run.events for p in schema.problems(dict(event))]
+            return [[] for _ in runs]
 
     def _reject(self, key: str, mod_revision: int, why: str) -> None:
         """Keep an entry that cannot be committed pending (the age alert shows it), once."""

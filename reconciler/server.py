@@ -131,6 +131,8 @@ class ControlPlane:
             self.manager.stop()
         if self._source is not None:
             self._source.close()
+        if self.lineage is not None:
+            self.lineage.close()
         if self.lease is not None:
             self.lease.stop()
         if self.api is not None:

@@ -27,6 +27,7 @@ from runink.compiler import Compiler, Plan, PlanDelta
 from runink.findings import Finding
 from runink.repo import RepoLoader, RepoSnapshot
 from runink.repo.herd import Herd
+from runink.repo.remote import Mirror, RemoteError
 
 MAX_CONDITION_ERRORS = 20
 
@@ -41,6 +42,7 @@ class SourceSpec:
     poll_interval: float = 30.0
     verify: str | None = None  # "signed": apply only commits the allowed signers signed
     allowed_signers: Path | None = None  # default: .runink/allowed_signers of the last good
+    url: str | None = None  # a remote: fetched into the mirror at ``path`` before each read
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,15 @@ class SourceController:
         if spec is None:
             return Result()
         poll = Result(requeue_after=spec.poll_interval)
+        if spec.url is not None:  # a remote: its tracked branch into the mirror first
+            known = self.desired.get(key)
+            settings = known.snapshot.settings if known is not None else None
+            wanted = spec.branch or (settings.branch if settings is not None else None)
+            try:
+                Mirror(spec.url, spec.path).fetch_branch(wanted)
+            except RemoteError as exc:
+                self._seen.pop(key, None)  # fetched again, the same commit says Ready again
+                return self._failed(key, "", "FetchFailed", str(exc))
         try:
             branch = self.branch(spec)
             sha = self._repo(spec).rev_parse(f"refs/heads/{branch}").hexsha

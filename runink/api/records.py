@@ -8,10 +8,14 @@ docs/api.md shows each shape.
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from runink.repo.herd import Egress, Herd, NetworkPolicy, Quota, Rule
 
@@ -571,3 +575,37 @@ class SecretRecord:
             updated_by=_str(data, "updated_by"),
             algorithm=_str(data, "algorithm", "AES-256-GCM"),
         )
+
+
+# ------------------------------------------------------------------------ lineage
+
+PACKED_EVENTS: Final = "events_zlib"
+_MAX_EVENTS: Final = 16 * 1024 * 1024  # inflated: a pending entry is no zip bomb
+
+
+def pack_events(events_json: bytes) -> str:
+    """A run's events (JSON) as they wait in ``/lineage/pending/<run_id>``: zlib, base64.
+
+    About 7 times smaller than the JSON, and one object instead of hundreds: the Raft
+    journal writes less, and the garbage collector, which walks every object the store
+    holds, pauses the server's threads far less (bench/lineage.py).
+    """
+    return base64.b64encode(zlib.compress(events_json, 1)).decode("ascii")
+
+
+def unpack_events(value: Mapping[str, Any]) -> object:
+    """The events of a pending value: ``events_zlib`` (packed), else a plain ``events``.
+
+    ValueError says what is wrong with a packed value.
+    """
+    packed = value.get(PACKED_EVENTS)
+    if packed is None:
+        return value.get("events")
+    try:
+        inflate = zlib.decompressobj()
+        data = inflate.decompress(base64.b64decode(str(packed), validate=True), _MAX_EVENTS)
+        if inflate.unconsumed_tail:
+            raise ValueError(f"{PACKED_EVENTS} holds more than {_MAX_EVENTS} bytes of events")
+        return orjson.loads(data)
+    except (ValueError, zlib.error) as exc:
+        raise ValueError(f"{PACKED_EVENTS} is not compressed JSON: {exc}") from None

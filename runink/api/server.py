@@ -23,6 +23,7 @@ from runink.api.pki import Identity, identity_from_pem
 from runink.api.protos import runink_pb2 as pb
 from runink.api.protos import runink_pb2_grpc as pb_grpc
 from runink.api.records import (
+    PACKED_EVENTS,
     AssignmentRecord,
     Condition,
     NodeRecord,
@@ -37,6 +38,7 @@ from runink.api.records import (
     herd_from_dict,
     herd_to_dict,
     now_iso,
+    pack_events,
 )
 from runink.api.secrets import Kek, SecretError, seal, unseal
 from runink.api.tokens import Principal, TokenError, TokenVerifier
@@ -636,7 +638,7 @@ class Api:
                 "revision": record.revision,
                 "outcome": record.outcome,
                 "ended_at": record.ended_at,
-                "events": events,
+                PACKED_EVENTS: pack_events(message.events_json.encode()),
             }
             ops.append(Op.put(keys.lineage_pending_key(record.run_id), pending))
         return self.store.txn([], ops).revision

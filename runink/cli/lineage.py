@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,7 +12,8 @@ from rich.table import Table
 from runink.cli.output import EXIT_FINDINGS, EXIT_OK, OUTPUT_OPTION, console, emit_data, fail_on
 from runink.findings import Finding, Position, RuninkError, did_you_mean
 from runink.lineage.graph import FORMATS, render
-from runink.lineage.history import Clone, RunEntry, open_clone, run_entries
+from runink.lineage.history import Clone, RunEntry, open_clone, read_commits, run_entries
+from runink.lineage.sigstore import BUNDLE_FILE, policy_at_head
 from runink.lineage.verify import verify
 
 REPO_OPTION = click.option(
@@ -70,6 +72,7 @@ def log_command(
     if output != "text":
         emit_data([e.to_dict() for e in shown], output)
         return
+    keyless = _keyless(clone) if any(e.signature != "G" for e in shown) else set()
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("TIME", "PIPELINE", "RUN", "OUTCOME", "IN", "OUT", "DLQ", "REVISION", "SIGNER"):
         table.add_column(column)
@@ -83,9 +86,7 @@ def log_command(
             _count(e.records_out),
             _count(e.records_dlq),
             escape(e.revision.rsplit(":", 1)[-1][:12] or "-"),
-            escape(e.signer or "-")
-            if e.signature == "G"
-            else f"[red]{escape(e.signer or 'unsigned')}[/]",
+            _signer(e, keyless),
         )
     out = console()
     out.print(table)
@@ -128,17 +129,45 @@ def show_command(run_id: str, repo: Path, branch: str | None, fmt: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="git allowed-signers file (default: runink.yaml spec.allowedSigners at HEAD).",
 )
+@click.option(
+    "--sigstore-identity",
+    help="Identity that may sign keyless (default: runink.yaml spec.lineage.sigstore.identity).",
+)
+@click.option(
+    "--sigstore-issuer",
+    help="OIDC issuer of that identity (default: runink.yaml spec.lineage.sigstore.issuer).",
+)
+@click.option(
+    "--sigstore-trusted-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sigstore trusted_root.json (default: the one sigstore-python ships).",
+)
 @OUTPUT_OPTION
 def verify_command(
-    repo: Path, branch: str | None, since: str | None, allowed_signers: Path | None, output: str
+    repo: Path,
+    branch: str | None,
+    since: str | None,
+    allowed_signers: Path | None,
+    sigstore_identity: str | None,
+    sigstore_issuer: str | None,
+    sigstore_trusted_root: Path | None,
+    output: str,
 ) -> None:
-    """Every commit signed by an allowed signer, every file valid OpenLineage, trailers true.
+    """Every commit signed by an allowed signer (or a Sigstore bundle), every file valid
+    OpenLineage, trailers true. Offline.
 
     Exits 0 when all holds, 1 naming each failing commit and what is wrong with it.
     """
     clone = _clone(repo, branch, output, allowed_signers)
+    settled = policy_at_head(clone.path)
+    policy = replace(
+        settled,
+        identity=sigstore_identity or settled.identity,
+        issuer=sigstore_issuer or settled.issuer,
+        trusted_root=sigstore_trusted_root,
+    )
     try:
-        result = verify(clone, since)
+        result = verify(clone, since, policy=policy)
     except RuninkError as error:
         fail_on(error, output)
     if output != "text":
@@ -158,6 +187,23 @@ def verify_command(
         verdict = "[green]ok[/]" if result.ok else f"[red]{len(result.problems)} problem(s)[/]"
         out.print(f"{clone.ref}: {result.commits} commit(s), {result.runs} run(s): {verdict}")
     raise SystemExit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+def _keyless(clone: Clone) -> set[str]:
+    """Commits that carry a Sigstore bundle instead of a git signature."""
+    return {
+        c.sha
+        for c in read_commits(clone)
+        if any(ch.status == "A" and BUNDLE_FILE.match(ch.path) for ch in c.changes)
+    }
+
+
+def _signer(entry: RunEntry, keyless: set[str]) -> str:
+    if entry.signature == "G":
+        return escape(entry.signer or "-")
+    if entry.commit in keyless:
+        return "[yellow]sigstore (runi lineage verify)[/]"
+    return f"[red]{escape(entry.signer or 'unsigned')}[/]"
 
 
 def _outcome(outcome: str) -> str:

@@ -13,6 +13,7 @@ import click
 from reconciler.embedded import allowed_signers_line, embedded_config
 from reconciler.server import ControlPlane, ServerConfig
 from runink.cli.output import EXIT_OK, EXIT_USAGE, console
+from runink.repo.remote import RemoteError, parse_location, redact
 
 
 def default_data_dir(name: str) -> Path:
@@ -50,6 +51,19 @@ def print_endpoints(config: ServerConfig, plane: ControlPlane, data_dir: Path) -
     )
 
 
+def print_source(config: ServerConfig) -> None:
+    """For a source given by URL: where it is mirrored, and that pushes reach it by hook."""
+    out = console(stderr=True)
+    for spec in config.sources:
+        if spec.url is not None:
+            out.print(f"runi: source           {redact(spec.url)}  (mirror {spec.path})")
+            out.print(
+                f"runi:   fetched every {spec.poll_interval:g} s, or at once on "
+                f"POST /hooks/{spec.name} (runi hook post-receive in the remote)",
+                markup=False,
+            )
+
+
 def print_lineage_key(key: Path | None, *, generated: bool) -> None:
     """Say which key signs lineage commits and the allowed-signers line that trusts it."""
     out = console(stderr=True)
@@ -78,7 +92,7 @@ def wait_for_signal() -> None:
 
 
 @click.command("server")
-@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.argument("repo", default=".")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -100,23 +114,34 @@ def wait_for_signal() -> None:
     help="SSH private key that signs lineage commits (runink.yaml spec.lineage.signing: ssh).",
 )
 def server_command(
-    repo: Path, data_dir: Path | None, name: str, resync: float, lineage_signing_key: Path | None
+    repo: str, data_dir: Path | None, name: str, resync: float, lineage_signing_key: Path | None
 ) -> None:
-    """Serve REPO: Barn, the API and the controllers, until Ctrl-C.
+    """Serve REPO (a directory or a git URL): Barn, the API and the controllers, until Ctrl-C.
 
     Commits to REPO's tracked branch are validated, compiled and applied as they land;
-    agents (runi agent) run what the scheduler places on them.
+    agents (runi agent) run what the scheduler places on them. A URL (file://, ssh://,
+    https://, user@host:path) is fetched into a mirror in the data dir, on each webhook
+    or poll, and the lineage branch is pushed back to it (never forced).
     """
+    try:
+        source = parse_location(repo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="REPO") from None
     data_dir = data_dir or default_data_dir(name)
-    check_data_dir(data_dir, repo)
-    config = embedded_config(
-        data_dir,
-        repo,
-        name=name,
-        resync=resync,
-        signing_key=lineage_signing_key,
-        generate_signing_key=False,
-    )
+    if isinstance(source, Path):
+        check_data_dir(data_dir, source)
+    try:
+        config = embedded_config(
+            data_dir,
+            source,
+            name=name,
+            resync=resync,
+            signing_key=lineage_signing_key,
+            generate_signing_key=False,
+        )
+    except RemoteError as exc:
+        click.echo(f"runi server: cannot start: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     plane = ControlPlane(config)
     try:
         plane.start()
@@ -125,6 +150,7 @@ def server_command(
         click.echo(f"runi server: cannot start: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     print_endpoints(config, plane, data_dir)
+    print_source(config)
     print_lineage_key(config.lineage_signing_key, generated=False)
     console(stderr=True).print("runi: serving; Ctrl-C stops")
     try:

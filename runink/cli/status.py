@@ -228,6 +228,44 @@ def render_pipeline(
         out.print("no runs yet")
 
 
+def source_problems(client: ApiClient, herd: str) -> list[tuple[str, pb.Condition]]:
+    """(source, condition) for every False condition of the sources ``herd`` is applied from.
+
+    ``LineageSigned=False`` (``SigningDisabled``: ``spec.lineage.signing: none``) is one:
+    an opt-out of signing stays in view. A token that may not read sources sees none.
+    """
+    if not herd:
+        return []
+    try:
+        sources = client.get_source(herd)
+    except ApiError:
+        return []
+    return [(s.repo, c) for s in sources for c in s.conditions if c.status == "False"]
+
+
+def sources_table(problems: list[tuple[str, pb.Condition]], now: datetime) -> Table:
+    """Source conditions, shown like a pipeline's conditions, with the source's name first."""
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for column in ("SOURCE", "CONDITION", "STATUS", "REASON", "AGE", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
+    for repo, c in problems:
+        table.add_row(
+            repo,
+            c.type,
+            _coloured(c.status),
+            c.reason or "-",
+            age(c.last_transition_time, now),
+            c.message,
+        )
+    return table
+
+
+def _print_sources(problems: list[tuple[str, pb.Condition]], now: datetime) -> None:
+    if problems:
+        console().print()
+        console().print(sources_table(problems, now))
+
+
 def _split_target(target: str | None, herd: str | None) -> tuple[str, str]:
     """(herd, pipeline) from ``HERD`` or ``HERD/FEATURE/SCENARIO`` and --herd."""
     if not target:
@@ -264,14 +302,22 @@ def _snapshot(
             "slices": [to_dict(s) for s in reply.slices],
             "runs": None if runs is None else [to_dict(r) for r in runs],
         }
-        return data, lambda now: render_pipeline(reply, runs, now)
+        problems = source_problems(client, herd)
+
+        def pipeline_view(now: datetime) -> None:
+            render_pipeline(reply, runs, now)
+            _print_sources(problems, now)
+
+        return data, pipeline_view
     rows = client.list_pipelines(herd)
+    problems = source_problems(client, herd or (rows[0].herd if rows else ""))
 
     def table(now: datetime) -> None:
         if rows:
             console().print(pipelines_table(rows, wide, now))
         else:
             console().print("no pipelines (none applied yet, or none the token may read)")
+        _print_sources(problems, now)
 
     return [to_dict(r) for r in rows], table
 

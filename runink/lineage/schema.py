@@ -18,10 +18,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
 SPECS_ENV: Final = "RUNINK_OPENLINEAGE_SPECS"
+_CHECKED_FACETS: Final = 4096  # facets whose verdict is remembered (then forgotten at once)
 _DEFAULT_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openlineage"
 
 
@@ -62,6 +64,7 @@ class EventSchema:
             key: Draft202012Validator(schema, registry=registry, format_checker=checker)
             for key, schema in facets.items()
         }
+        self._checked: dict[tuple[str, bytes], tuple[str, ...]] = {}
 
     def problems(self, event: object) -> list[str]:
         """What makes ``event`` not a valid RunEvent (empty when it is one)."""
@@ -69,13 +72,27 @@ class EventSchema:
         if found or not isinstance(event, Mapping):
             return found or ["an event must be a JSON object"]
         for place, key, facet in _facets(event):
-            validator = self._facets.get(key)
-            if validator is not None:
-                found += [
-                    f"{place} facet {key}: {_describe(e)}"
-                    for e in validator.iter_errors({key: facet})
-                ]
+            found += [f"{place} facet {key}: {p}" for p in self._facet_problems(key, facet)]
         return found
+
+    def _facet_problems(self, key: str, facet: object) -> tuple[str, ...]:
+        validator = self._facets.get(key)
+        if validator is None:
+            return ()
+        try:
+            content = orjson.dumps(facet, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON data: the core check has said so already
+            content = b""
+        # Runs of a pipeline repeat most facets byte for byte (job, schema, data source):
+        # a facet checked once need not be checked again.
+        cached = self._checked.get((key, content)) if content else None
+        if cached is None:
+            cached = tuple(_describe(e) for e in validator.iter_errors({key: facet}))
+            if content:
+                if len(self._checked) >= _CHECKED_FACETS:
+                    self._checked.clear()
+                self._checked[(key, content)] = cached
+        return cached
 
 
 @cache

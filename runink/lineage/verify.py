@@ -1,7 +1,9 @@
 """``runi lineage verify``: is every commit of the lineage branch what Runink wrote?
 
-Each commit must be signed by an allowed signer, only add run files (lineage is
-append-only: a modified or deleted file was edited by hand), carry one
+Each commit must be signed by an allowed signer (or, keyless, carry a Sigstore bundle
+that signs the manifest of what it adds and verifies offline for the trusted identity),
+only add run files (lineage is append-only: a modified or deleted file was edited by
+hand), carry one
 ``Runink-Run-Id`` trailer per file it adds and no other, and each file must hold one
 run's events (one START, exactly one terminal event, one runId) as canonical JSON
 that the official OpenLineage schema accepts. A run may be committed only once.
@@ -9,9 +11,11 @@ that the official OpenLineage schema accepts. A run may be committed only once.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from typing import Final
 
+from runink.lineage import sigstore
 from runink.lineage.history import (
     RUN_FILE,
     Clone,
@@ -22,7 +26,15 @@ from runink.lineage.history import (
     read_commits,
 )
 from runink.lineage.schema import EventSchema, SchemaUnavailable, event_schema
-from runink.lineage.writer import RUN_ID_TRAILER, canonical, event_order, run_problems
+from runink.lineage.sigstore import SigstoreError, SigstorePolicy
+from runink.lineage.writer import (
+    PIPELINE_TRAILER,
+    REVISION_TRAILER,
+    RUN_ID_TRAILER,
+    canonical,
+    event_order,
+    run_problems,
+)
 
 _SIGNATURE: Final = {
     "N": "is not signed",
@@ -65,8 +77,16 @@ class Verified:
         return not self.problems
 
 
-def verify(clone: Clone, since: str | None = None, schema: EventSchema | None = None) -> Verified:
-    """Check every commit of the clone's lineage branch after ``since`` (all when None)."""
+def verify(
+    clone: Clone,
+    since: str | None = None,
+    schema: EventSchema | None = None,
+    policy: SigstorePolicy | None = None,
+) -> Verified:
+    """Check every commit of the clone's lineage branch after ``since`` (all when None).
+
+    ``policy``: whose Sigstore bundles are trusted (default: runink.yaml at HEAD).
+    """
     try:
         schema = schema or event_schema()
     except SchemaUnavailable as exc:
@@ -74,22 +94,27 @@ def verify(clone: Clone, since: str | None = None, schema: EventSchema | None = 
         schema = None
     else:
         raise_schema = ""
+    policy = policy or sigstore.policy_at_head(clone.path)
     commits = read_commits(clone, since)
-    names = [f"{c.sha}:{p}" for c in commits for p in added_runs(c).values()]
+    names = [f"{c.sha}:{p}" for c in commits for p in (*added_runs(c).values(), *_bundles(c))]
     blobs = read_blobs(clone.path, names)
+    object_format = _object_format(clone)
     problems: list[Problem] = []
     if raise_schema:
         problems.append(Problem("-", f"cannot check events against the schema: {raise_schema}"))
-    if clone.allowed_signers is None:
+    if clone.allowed_signers is None and any(not _bundles(c) for c in commits):
         problems.append(
             Problem("-", "no allowed signers: runink.yaml names none (spec.allowedSigners)")
         )
     seen: dict[str, str] = {}
     runs = 0
     for commit in commits:
-        problems += _signature(commit)
-        problems += _changes(commit)
         files = added_runs(commit)
+        if _bundles(commit) or (policy.signing == "sigstore" and commit.signature != "G"):
+            problems += _sigstore(commit, files, blobs, policy, object_format)
+        else:
+            problems += _signature(commit)
+        problems += _changes(commit)
         problems += _trailers(commit, files)
         for run_id, path in files.items():
             runs += 1
@@ -102,6 +127,84 @@ def verify(clone: Clone, since: str | None = None, schema: EventSchema | None = 
             seen.setdefault(run_id, commit.sha)
             problems += _file(commit.sha, path, run_id, blobs.get(f"{commit.sha}:{path}"), schema)
     return Verified(len(commits), runs, tuple(problems))
+
+
+def signed_manifest(
+    commit: LineageCommit,
+    files: dict[str, str],
+    blobs: dict[str, bytes | None],
+    object_format: str = "sha1",
+) -> bytes:
+    """The manifest a Sigstore commit's bundle must sign: its run files and trailers."""
+    entries = {}
+    for path in files.values():
+        data = blobs.get(f"{commit.sha}:{path}") or b""
+        entries[path] = sigstore.file_entry(sigstore.git_blob_id(data, object_format), data)
+    trailers = {
+        RUN_ID_TRAILER: commit.run_ids,
+        REVISION_TRAILER: commit.revisions,
+        PIPELINE_TRAILER: commit.pipelines,
+    }
+    return sigstore.manifest(entries, trailers)
+
+
+def _sigstore(
+    commit: LineageCommit,
+    files: dict[str, str],
+    blobs: dict[str, bytes | None],
+    policy: SigstorePolicy,
+    object_format: str,
+) -> list[Problem]:
+    signed = signed_manifest(commit, files, blobs, object_format)
+    expected = sigstore.bundle_path(signed)
+    found = _bundles(commit)
+    if not found:
+        return [
+            Problem(
+                commit.sha,
+                f"has no Sigstore bundle (spec.lineage.signing is sigstore): expected {expected}"
+                " signing the files and trailers it adds",
+            )
+        ]
+    if len(found) > 1:
+        return [Problem(commit.sha, f"adds {len(found)} Sigstore bundles; a commit carries one")]
+    if found[0] != expected:
+        return [
+            Problem(
+                commit.sha,
+                "its Sigstore bundle does not sign the files and trailers this commit adds "
+                f"(those would be signed by {expected}): files or trailers were changed",
+                found[0],
+            )
+        ]
+    bundle = blobs.get(f"{commit.sha}:{expected}") or b""
+    try:
+        wrong = sigstore.verify_bundle(signed, bundle, policy)
+    except SigstoreError as exc:
+        wrong = f"cannot be checked: {exc}"
+    return [] if wrong is None else [Problem(commit.sha, wrong, expected)]
+
+
+def _bundles(commit: LineageCommit) -> list[str]:
+    return [
+        c.path
+        for c in commit.changes
+        if c.status == "A" and sigstore.BUNDLE_FILE.match(c.path) is not None
+    ]
+
+
+def _object_format(clone: Clone) -> str:
+    """``sha1`` or ``sha256``: how the clone names its objects (blob ids in manifests)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--show-object-format"],
+        cwd=clone.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = done.stdout.strip()
+    return found if found in ("sha1", "sha256") else "sha1"
 
 
 def _signature(commit: LineageCommit) -> list[Problem]:
@@ -125,7 +228,7 @@ def _changes(commit: LineageCommit) -> list[Problem]:
                     change.path,
                 )
             )
-        elif RUN_FILE.match(change.path) is None:
+        elif RUN_FILE.match(change.path) is None and not sigstore.BUNDLE_FILE.match(change.path):
             found.append(
                 Problem(
                     commit.sha,

@@ -12,22 +12,27 @@ carries one ``Runink-Run-Id`` trailer per run it adds, its ``Runink-Source-Revis
 (a commit holds runs of one source revision) and one ``Runink-Pipeline`` trailer per
 pipeline. :meth:`LineageRepo.append` never rewrites the branch: when the ref moved
 under it (another server, a person), it builds again on the new tip.
+:class:`RemoteLineageRepo` does the same for a remote: fetch, build, push without force.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from runink.api.keys import KeyNameError, check_name, pipeline_id
+from runink.api.records import unpack_events
+from runink.lineage import sigstore
+from runink.repo.remote import Mirror, RemoteError
 
 LINEAGE_ROOT: Final = "lineage"
 RUN_ID_TRAILER: Final = "Runink-Run-Id"
@@ -62,6 +67,8 @@ class PendingRun:
     revision: str
     ended_at: str
     events: tuple[Mapping[str, Any], ...]
+    packed: bytes = field(default=b"", compare=False, repr=False)
+    """The file's bytes when the events were let go (:meth:`compact`)."""
 
     @classmethod
     def from_value(cls, value: object) -> PendingRun:
@@ -74,7 +81,10 @@ class PendingRun:
             pipeline = pipeline_id(herd, str(value.get("pipeline", "")))
         except KeyNameError as exc:
             raise PendingError(str(exc)) from None
-        events = value.get("events")
+        try:
+            events = unpack_events(value)
+        except ValueError as exc:
+            raise PendingError(str(exc)) from None
         if not isinstance(events, list) or not events:
             raise PendingError("events must be a non-empty list")
         if not all(isinstance(e, Mapping) for e in events):
@@ -95,7 +105,15 @@ class PendingRun:
 
     def content(self) -> bytes:
         """The file's bytes: canonical JSON of the events, START first."""
-        return canonical(self.events)
+        return self.packed or canonical(self.events)
+
+    def compact(self) -> PendingRun:
+        """The same run holding its file's bytes instead of hundreds of event objects.
+
+        For runs kept waiting for a batch: the garbage collector walks every object the
+        server holds, and its pauses are paid by every run report (bench/lineage.py).
+        """
+        return replace(self, events=(), packed=self.content())
 
     def problems(self) -> list[str]:
         """What makes these events not one run's record (schema aside)."""
@@ -132,13 +150,22 @@ def event_order(event: Mapping[str, Any]) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class Signing:
-    """How lineage commits are signed: ``ssh`` with ``key`` (a private key file) or ``none``."""
+    """How lineage commits are signed: ``ssh`` with ``key``, ``sigstore`` or ``none``.
+
+    ``sigstore`` is keyless: each commit holds a Sigstore bundle signing the manifest of
+    what it adds (:mod:`runink.lineage.sigstore`); ``sign_manifest`` makes that bundle
+    (default: Sigstore's public instance with the ambient OIDC identity, over the network).
+    """
 
     mode: str = "ssh"
     key: Path | None = None
+    sign_manifest: Callable[[bytes], bytes] | None = field(default=None, compare=False)
+    # A commit rebuilt on a moved tip adds the same files: its manifest, and so its
+    # bundle, are the same. One Rekor entry per manifest, not one per attempt.
+    _bundles: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def options(self) -> list[str]:
-        if self.mode == "none":
+        if self.mode in ("none", "sigstore"):
             return ["-c", "commit.gpgSign=false"]
         if self.mode != "ssh" or self.key is None:
             raise LineageError(
@@ -147,6 +174,18 @@ class Signing:
                 "opt out with spec.lineage.signing: none in runink.yaml"
             )
         return ["-c", "gpg.format=ssh", "-c", f"user.signingKey={self.key}"]
+
+    def bundle(self, manifest_bytes: bytes) -> bytes:
+        """The Sigstore bundle signing ``manifest_bytes`` (LineageError if none can be made)."""
+        digest = sigstore.bundle_path(manifest_bytes)
+        found = self._bundles.get(digest)
+        if found is None:
+            try:
+                found = (self.sign_manifest or sigstore.sign)(manifest_bytes)
+            except sigstore.SigstoreError as exc:
+                raise LineageError(str(exc)) from None
+            self._bundles[digest] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -158,8 +197,19 @@ class Appended:
     conflicts: int
 
 
+class LineageConflict(LineageError):
+    """Other writers moved the branch under every attempt; ``conflicts`` counts them."""
+
+    def __init__(self, message: str, conflicts: int) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
 class LineageRepo:
     """The lineage branch of one repository (a work tree's repo or a bare one)."""
+
+    backoff_base = 0.01  # seconds before the first retry (at most); doubles, to the cap
+    backoff_cap = 0.5
 
     def __init__(self, path: Path, branch: str) -> None:
         self.path = path
@@ -188,9 +238,11 @@ class LineageRepo:
     ) -> Appended:
         """Commit ``runs`` not yet on the branch, one commit per source revision.
 
-        A moved ref (compare-and-swap failed) is answered by building again on the new
-        tip, after a short backoff; runs that appeared there meanwhile are left out.
+        A moved ref (compare-and-swap failed, or a push rejected) is answered by building
+        again on the new tip, after a jittered exponential backoff; runs that appeared
+        there meanwhile are left out. LineageConflict when every attempt lost the race.
         """
+        self._refresh()
         for attempt in range(attempts):
             tip = self.tip()
             already = self.present(tip, runs)
@@ -200,8 +252,18 @@ class LineageRepo:
             commits = self._build(tip, todo, signing)
             if self._advance(commits[-1], tip):
                 return Appended(tuple(commits), frozenset(already), attempt)
-            time.sleep(min(0.01 * 2**attempt, 0.5))
-        raise LineageError(f"{self.ref} kept moving: gave up after {attempts} attempts")
+            # Jitter: two writers that collided must not retry in step and collide again.
+            ceiling = min(self.backoff_base * 2**attempt, self.backoff_cap)
+            time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not a secret
+            self._refresh()  # the tip as it is after the wait, not before it
+        raise LineageConflict(
+            f"{self.ref} kept moving: gave up after {attempts} attempts (the runs stay "
+            "pending and are tried again)",
+            attempts,
+        )
+
+    def _refresh(self) -> None:
+        """Bring the branch up to date before building on it (a local ref always is)."""
 
     def _build(self, tip: str | None, runs: Sequence[PendingRun], signing: Signing) -> list[str]:
         blobs = self._blobs(runs)
@@ -218,6 +280,8 @@ class LineageRepo:
                 self._git("read-tree", parent, env=env)
             for revision, group in groups.items():
                 entries = "".join(f"100644 {blobs[r.run_id]}\t{r.path}\0" for r in group)
+                if signing.mode == "sigstore":
+                    entries += self._bundle_entry(group, revision, blobs, signing)
                 self._git("update-index", "-z", "--add", "--index-info", input=entries, env=env)
                 tree = self._git("write-tree", env=env).stdout.strip()
                 parents = ["-p", parent] if parent else []
@@ -235,6 +299,22 @@ class LineageRepo:
                 parent = done.stdout.strip()
                 commits.append(parent)
         return commits
+
+    def _bundle_entry(
+        self,
+        group: Sequence[PendingRun],
+        revision: str,
+        blobs: Mapping[str, str],
+        signing: Signing,
+    ) -> str:
+        """The index line of the bundle signing this commit's manifest (written as a blob)."""
+        files = {r.path: sigstore.file_entry(blobs[r.run_id], r.content()) for r in group}
+        signed = sigstore.manifest(files, commit_trailers(group, revision))
+        bundle = signing.bundle(signed)
+        blob = self._git(
+            "hash-object", "-w", "--no-filters", "--stdin", input=bundle.decode()
+        ).stdout.strip()
+        return f"100644 {blob}\t{sigstore.bundle_path(signed)}\0"
 
     def _blobs(self, runs: Sequence[PendingRun]) -> dict[str, str]:
         """Write each run's file as a blob (one git process for all); run id -> blob id."""
@@ -289,15 +369,64 @@ class LineageRepo:
         return done
 
 
+class RemoteLineageRepo(LineageRepo):
+    """The lineage branch of a remote, written through the source's local mirror.
+
+    Each attempt fetches the remote's branch into the mirror, builds on that tip and
+    pushes ``<commit>:<branch>`` without force: the remote accepts only a fast-forward,
+    so whatever anyone else pushed stays an ancestor of the new tip. A rejected push
+    (someone was faster) is a conflict: fetch, rebuild, retry. The mirror's ref moves
+    only after the remote took the commit.
+    """
+
+    backoff_base = 0.05  # a round trip costs more than a local ref update
+    backoff_cap = 2.0
+
+    def __init__(self, mirror: Path, branch: str, url: str) -> None:
+        super().__init__(mirror, branch)
+        self.remote = Mirror(url, mirror)
+
+    def _refresh(self) -> None:
+        try:
+            found = self.remote.fetch(self.ref, missing_ok=True)
+        except RemoteError as exc:
+            raise LineageError(str(exc)) from None
+        if not found and self.tip() is not None:  # gone from the remote: start afresh
+            self._git("update-ref", "-d", self.ref)
+
+    def _advance(self, new: str, old: str | None) -> bool:
+        """Push ``new`` (a descendant of ``old``); False if the remote moved meanwhile."""
+        try:
+            pushed = self.remote.push(new, self.ref)
+        except RemoteError as exc:
+            raise LineageError(str(exc)) from None
+        if pushed.ok:
+            self._git("update-ref", "-m", "runink lineage push", self.ref, new)
+            return True
+        self._refresh()
+        if self.tip() != old:
+            return False
+        raise LineageError(
+            f"{self.remote.display} refused {self.ref}: {pushed.reason} (the runs stay pending)"
+        )
+
+
+def commit_trailers(runs: Sequence[PendingRun], revision: str) -> dict[str, list[str]]:
+    """The trailers of the commit adding ``runs``: name -> values, in message order."""
+    return {
+        RUN_ID_TRAILER: [r.run_id for r in runs],
+        REVISION_TRAILER: [revision] if revision else [],
+        PIPELINE_TRAILER: sorted({r.pipeline for r in runs}),
+    }
+
+
 def commit_message(runs: Sequence[PendingRun], revision: str) -> str:
     """Subject, then the trailers that tie the commit to its runs and their source."""
-    pipelines = sorted({r.pipeline for r in runs})
+    trailers = commit_trailers(runs, revision)
+    pipelines = trailers[PIPELINE_TRAILER]
     noun = "run" if len(runs) == 1 else "runs"
     subject = f"lineage: {len(runs)} {noun} of {pipelines[0]}"
     if len(pipelines) > 1:
         subject += f" and {len(pipelines) - 1} more pipeline(s)"
-    trailers = [f"{RUN_ID_TRAILER}: {r.run_id}" for r in runs]
-    if revision:
-        trailers.append(f"{REVISION_TRAILER}: {revision}")
-    trailers += [f"{PIPELINE_TRAILER}: {p}" for p in pipelines]
-    return subject + "\n\n" + "\n".join(trailers) + "\n"
+    lines = [f"{name}: {value}" for name, values in trailers.items() for value in values]
+    return subject + "\n\n" + "\n".join(lines) + "\n"

@@ -22,6 +22,10 @@ class RepositorySettings:
     default_herd: str
     lineage_branch: str = DEFAULT_LINEAGE_BRANCH
     lineage_signing: str = "ssh"
+    sigstore_identity: str | None = None
+    """Whose Sigstore certificate may sign lineage (``spec.lineage.sigstore.identity``)."""
+    sigstore_issuer: str | None = None
+    """The OIDC issuer that must have vouched for it (``spec.lineage.sigstore.issuer``)."""
     verify_mode: str = "none"
     allowed_signers: str | None = None
     branch: str = DEFAULT_BRANCH
@@ -75,13 +79,37 @@ def build_settings(doc: YamlDocument, sha: str) -> tuple[RepositorySettings, lis
                 "add allowedSigners: .runink/allowed_signers (git's allowed-signers format)",
             )
         )
+    signing = str(lineage.get("signing", "ssh"))
+    sigstore = lineage.get("sigstore") or {}
+    if signing == "sigstore":
+        findings += [
+            Finding(
+                "repo.sigstore-policy",
+                f"signing is 'sigstore' but spec.lineage.sigstore.{key} is not set: without it "
+                "anyone with an OIDC identity could sign lineage that verifies",
+                doc.position(("spec", "lineage", "signing")),
+                f"spec.lineage.sigstore.{key}",
+                hint,
+            )
+            for key, hint in (
+                (
+                    "identity",
+                    "the CI identity that signs, e.g. identity: https://github.com/"
+                    "acme/pipelines/.github/workflows/lineage.yml@refs/heads/main",
+                ),
+                ("issuer", "e.g. issuer: https://token.actions.githubusercontent.com"),
+            )
+            if not sigstore.get(key)
+        ]
     settings = RepositorySettings(
         name=str(data["metadata"]["name"]),
         path=doc.path,
         sha=sha,
         default_herd=str(spec["defaultHerd"]),
         lineage_branch=branch,
-        lineage_signing=str(lineage.get("signing", "ssh")),
+        lineage_signing=signing,
+        sigstore_identity=str(sigstore["identity"]) if sigstore.get("identity") else None,
+        sigstore_issuer=str(sigstore["issuer"]) if sigstore.get("issuer") else None,
         verify_mode=str(verify),
         allowed_signers=None if signers is None else str(signers),
         branch=str(spec.get("branch", DEFAULT_BRANCH)),

@@ -20,6 +20,7 @@ from runink.api import keys
 from runink.api.client import ApiClient
 from runink.api.protos import runink_pb2 as pb
 from runink.cli.up import _all_placement_labels
+from runink.lineage.writer import PendingRun
 from runink.observability.metrics import RECONCILE_TOTAL
 from tests.conftest import ROOT, git
 from tests.integration.lineage.harness import (
@@ -154,7 +155,7 @@ def test_report_run_queues_the_events_in_the_same_transaction_as_the_run_record(
         pending = plane.barn.get(PENDING + value["run_id"])
         assert run_kv is not None and pending is not None
         assert run_kv.mod_revision == pending.mod_revision
-        assert pending.value["events"] == value["events"]
+        assert list(PendingRun.from_value(pending.value).events) == value["events"]
         assert pending.value["pipeline"] == VALIDATE and pending.value["ended_at"]
     finally:
         plane.stop()
