@@ -77,6 +77,7 @@ class LineageController:
         signing_key: Path | None = None,
         max_batch: int = 500,
         max_age: float = 0.5,
+        fill_check: float = 0.05,
     ) -> None:
         self.barn = barn
         self.specs = {s.name: s for s in specs}
@@ -84,6 +85,11 @@ class LineageController:
         self.signing_key = signing_key
         self.max_batch = max_batch
         self.max_age = max_age
+        # While a batch fills, every finishing run's pending entry queues this controller;
+        # reading the whole queue for each would take the CPU the reports need. It is
+        # read at most once per ``fill_check`` seconds until the batch is due.
+        self.fill_check = fill_check
+        self._filling: dict[str, float] = {}  # source -> when the queue may be read again
         self._first_seen: dict[str, float] = {}
         self._rejected: dict[str, int] = {}  # key -> mod_revision found wanting
         self._checked: dict[str, tuple[int, PendingRun]] = {}  # key -> (mod_revision, run)
@@ -111,6 +117,9 @@ class LineageController:
             return self._reconcile(spec)
 
     def _reconcile(self, spec: SourceSpec) -> Result:
+        wait = self._filling.get(spec.name, 0.0) - time.monotonic()
+        if wait > 0:
+            return Result(requeue_after=wait)
         desired = self.desired.get(spec.name)
         if desired is None or desired.snapshot.settings is None:
             # Which branch and which signing policy is runink.yaml's to say: wait for it.
@@ -133,7 +142,8 @@ class LineageController:
         now = time.monotonic()
         waited = now - min(self._first_seen.setdefault(p.key, now) for p in pending)
         if len(pending) < self.max_batch and waited < self.max_age:
-            return Result(requeue_after=self.max_age - waited)
+            self._filling[spec.name] = now + self.fill_check
+            return Result(requeue_after=min(self.max_age - waited, self.fill_check))
         batch = pending[: self.max_batch]
         signing = Signing(settings.lineage_signing, self.signing_key)
         repo = (
