@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -120,3 +124,71 @@ def verify_commit(repo: Path, sha: str, signers: Path) -> subprocess.CompletedPr
         timeout=30,
         check=False,
     )
+
+
+CRASHING_SERVER = """
+import os, signal, sys
+from pathlib import Path
+from reconciler.embedded import embedded_config
+from reconciler.lineage import LineageController
+from reconciler.server import ControlPlane
+
+def crash(self, appended):
+    sys.stdout.write("landed\\n"); sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+LineageController.after_commit = crash
+state, source, key = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+ControlPlane(embedded_config(state, source, resync=3600, signing_key=key)).start()
+signal.pause()
+"""
+PENDING = "/lineage/pending/"
+
+
+def crash_between_commit_and_delete(
+    state: Path, source: Path | str, key: Path, count: int
+) -> tuple[list[dict[str, Any]], Callable[[], None]]:
+    """Queue ``count`` runs, let a server commit (or push) them and SIGKILL it before it
+    deletes them; the runs, and a function that restarts a server until they are gone.
+
+    The restart asserts that every run was still pending when it started.
+    """
+    from reconciler.embedded import embedded_config
+    from reconciler.server import ControlPlane
+    from tests.conftest import ROOT, eventually
+
+    values = [pending_value() for _ in range(count)]
+    plane = ControlPlane(embedded_config(state, source, resync=3600, signing_key=key))
+    try:
+        plane.start()
+        assert plane.lineage is not None and plane.barn is not None
+        plane.lineage.max_age = 3600.0  # queue them, commit none
+        for value in values:
+            plane.barn.put(PENDING + value["run_id"], value)
+    finally:
+        plane.stop()
+    server = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_SERVER, str(state), str(source), str(key)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert server.wait(timeout=120) == -signal.SIGKILL
+        assert server.stdout is not None and "landed" in server.stdout.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+    def restart() -> None:
+        restarted = ControlPlane(embedded_config(state, source, resync=3600, signing_key=key))
+        try:
+            restarted.start()
+            barn = restarted.barn
+            assert barn is not None
+            assert len(barn.range(PENDING).kvs) == count
+            eventually(lambda: not barn.range(PENDING).kvs, what="pending emptied")
+        finally:
+            restarted.stop()
+
+    return values, restart

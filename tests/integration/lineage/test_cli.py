@@ -20,11 +20,6 @@ REF = f"refs/heads/{BRANCH}"
 
 
 @pytest.fixture
-def key(tmp_path: Path) -> Path:
-    return keypair(tmp_path, "lineage")
-
-
-@pytest.fixture
 def repo(tmp_path: Path, key: Path) -> Path:
     repo = pipeline_repo(tmp_path, key)
     LineageRepo(repo, BRANCH).append([pending_run() for _ in range(3)], Signing("ssh", key))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,13 +19,12 @@ from runink.api.protos import runink_pb2 as pb
 from runink.cli.up import _all_placement_labels
 from runink.lineage.writer import PendingRun
 from runink.observability.metrics import RECONCILE_TOTAL
-from tests.conftest import ROOT, git
+from tests.conftest import git
 from tests.integration.lineage.harness import (
     commits_on,
+    crash_between_commit_and_delete,
     files_on,
-    keypair,
     pending_value,
-    pipeline_repo,
     run_id_trailers,
     state_of,
     verify_commit,
@@ -47,16 +43,6 @@ def eventually(what: str, check: Callable[[], Any], timeout: float = 60.0) -> An
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> Path:
-    return keypair(tmp_path, "lineage")
-
-
-@pytest.fixture
-def repo(tmp_path: Path, key: Path) -> Path:
-    return pipeline_repo(tmp_path, key)
 
 
 @pytest.fixture
@@ -178,62 +164,12 @@ def test_two_hundred_runs_finishing_together_land_in_a_handful_of_commits(
     assert len(files_on(repo)) == 200
 
 
-CRASHING_SERVER = """
-import os, signal, sys
-from pathlib import Path
-from reconciler.embedded import embedded_config
-from reconciler.lineage import LineageController
-from reconciler.server import ControlPlane
-
-def crash(self, appended):
-    sys.stdout.write("committed\\n"); sys.stdout.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
-
-LineageController.after_commit = crash
-state, repo, key = (Path(a) for a in sys.argv[1:4])
-ControlPlane(embedded_config(state, repo, resync=3600, signing_key=key)).start()
-signal.pause()
-"""
-
-
 @pytest.mark.timeout(240)
 def test_a_server_killed_between_commit_and_delete_commits_every_run_exactly_once(
     tmp_path: Path, repo: Path, key: Path
 ) -> None:
-    state = tmp_path / "state"
-    values = [pending_value() for _ in range(20)]
-    # The queue as agents left it, written while no server runs.
-    config = embedded_config(state, repo, resync=3600, signing_key=key)
-    plane = ControlPlane(config)
-    try:
-        plane.start()
-        assert plane.lineage is not None
-        plane.lineage.max_age = 3600.0
-        for value in values:
-            assert plane.barn is not None
-            plane.barn.put(PENDING + value["run_id"], value)
-    finally:
-        plane.stop()
-    server = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_SERVER, str(state), str(repo), str(key)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    try:
-        assert server.wait(timeout=120) == -signal.SIGKILL
-        assert server.stdout is not None and "committed" in server.stdout.read()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    values, restart = crash_between_commit_and_delete(tmp_path / "state", repo, key, 20)
     assert len(files_on(repo)) == 20  # on the branch, and still pending:
-    restarted = ControlPlane(embedded_config(state, repo, resync=3600, signing_key=key))
-    try:
-        restarted.start()
-        assert restarted.barn is not None
-        assert len(restarted.barn.range(PENDING).kvs) == 20
-        eventually("pending emptied", lambda: not restarted.barn.range(PENDING).kvs)  # type: ignore[union-attr]
-    finally:
-        restarted.stop()
+    restart()
     assert sorted(run_id_trailers(repo)) == sorted(v["run_id"] for v in values)
     assert len(files_on(repo)) == 20 and len(commits_on(repo)) == 1

@@ -6,11 +6,8 @@ force push would fail loudly instead of silently dropping someone's commit.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +18,13 @@ from reconciler.embedded import embedded_config
 from reconciler.server import ControlPlane
 from runink.lineage.writer import LineageError, PendingRun, RemoteLineageRepo, Signing
 from runink.observability.metrics import LINEAGE_COMMITS
-from tests.conftest import ROOT, git
+from tests.conftest import git
 from tests.integration.lineage.harness import (
     commits_on,
+    crash_between_commit_and_delete,
     files_on,
-    keypair,
     pending_run,
     pending_value,
-    pipeline_repo,
     run_id_trailers,
     verify_commit,
 )
@@ -39,16 +35,6 @@ pytestmark = pytest.mark.timeout(240)
 PENDING = "/lineage/pending/"
 BRANCH = "runink/lineage"
 REF = f"refs/heads/{BRANCH}"
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> Path:
-    return keypair(tmp_path, "lineage")
-
-
-@pytest.fixture
-def repo(tmp_path: Path, key: Path) -> Path:
-    return pipeline_repo(tmp_path, key)
 
 
 @pytest.fixture
@@ -247,58 +233,12 @@ def test_a_refusing_or_unreachable_remote_is_an_error_naming_it_without_credenti
     assert "\n" not in message
 
 
-CRASHING_SERVER = """
-import os, signal, sys
-from pathlib import Path
-from reconciler.embedded import embedded_config
-from reconciler.lineage import LineageController
-from reconciler.server import ControlPlane
-
-def crash(self, appended):
-    sys.stdout.write("pushed\\n"); sys.stdout.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
-
-LineageController.after_commit = crash
-state, url, key = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-ControlPlane(embedded_config(state, url, resync=3600, signing_key=key)).start()
-signal.pause()
-"""
-
-
 def test_a_server_killed_between_push_and_delete_pushes_nothing_twice(
     tmp_path: Path, remote: Path, key: Path
 ) -> None:
-    state, url = tmp_path / "state", remote.as_uri()
-    values = [pending_value() for _ in range(20)]
-    plane = ControlPlane(embedded_config(state, url, resync=3600, signing_key=key))
-    try:
-        plane.start()
-        assert plane.lineage is not None and plane.barn is not None
-        plane.lineage.max_age = 3600.0  # queue them, commit none
-        for value in values:
-            plane.barn.put(PENDING + value["run_id"], value)
-    finally:
-        plane.stop()
-    server = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_SERVER, str(state), url, str(key)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    try:
-        assert server.wait(timeout=120) == -signal.SIGKILL
-        assert server.stdout is not None and "pushed" in server.stdout.read()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    url = remote.as_uri()
+    values, restart = crash_between_commit_and_delete(tmp_path / "state", url, key, 20)
     assert len(files_on(remote)) == 20  # on the remote, and still pending:
-    restarted = ControlPlane(embedded_config(state, url, resync=3600, signing_key=key))
-    try:
-        restarted.start()
-        assert restarted.barn is not None
-        assert len(restarted.barn.range(PENDING).kvs) == 20
-        eventually("pending emptied", lambda: not restarted.barn.range(PENDING).kvs)  # type: ignore[union-attr]
-    finally:
-        restarted.stop()
+    restart()
     assert sorted(run_id_trailers(remote)) == sorted(v["run_id"] for v in values)
     assert len(files_on(remote)) == 20 and len(commits_on(remote)) == 1
