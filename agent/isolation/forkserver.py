@@ -130,6 +130,14 @@ def _handle(
             request["name"], [(a, int(p)) for a, p in request["egress"]], request.get("peer")
         )
         return {"ok": True}
+    if op == "renet":
+        netns.rewire(
+            request["name"],
+            [(a, int(p)) for a, p in request["egress"]],
+            request.get("peer"),
+            [(a, int(p)) for a, p in request.get("old", ())],
+        )
+        return {"ok": True}
     if op == "unnet":
         netns.remove(request["name"])
         return {"ok": True}

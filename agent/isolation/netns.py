@@ -89,23 +89,58 @@ def _wire(name: str, egress: Sequence[tuple[str, int]], peer: str | None) -> Non
         ns.link("set", index=index, state="up")
         ns.route("add", dst=f"{link.outside_address}/32", oif=index, scope=253, table=EGRESS_TABLE)
         routed: set[str] = set()
-        for address, port in egress:
+        for address, _port in egress:
             network = ipaddress.ip_network(address, strict=False)
             if network.version != 4:
                 raise ValueError(f"egress to {address}: only IPv4 destinations are supported")
             if str(network) not in routed:
                 routed.add(str(network))
                 ns.route("add", dst=str(network), gateway=link.outside_address, table=EGRESS_TABLE)
-            for proto in (6, 17):  # TCP, UDP
-                ns.rule(
-                    "add",
-                    table=EGRESS_TABLE,
-                    priority=EGRESS_RULE_PRIORITY,
-                    dst=str(network.network_address),
-                    dst_len=network.prefixlen,
-                    ip_proto=proto,
-                    dport_range=f"{port}:{port}",
-                )
+        for arguments in _rules(egress):
+            ns.rule("add", **arguments)
+
+
+def rewire(
+    name: str,
+    egress: Sequence[tuple[str, int]],
+    peer: str | None = None,
+    old: Sequence[tuple[str, int]] = (),
+) -> None:
+    """Give existing namespace ``name`` exactly ``egress`` instead of ``old``: the veth
+    pair (and its routes) and the old rules go, then it is wired as :func:`create` would."""
+    from pyroute2 import IPRoute, NetlinkError, NetNS
+
+    link = link_for(name)
+    outside = NetNS(peer) if peer is not None else IPRoute()
+    with outside:
+        found = outside.link_lookup(ifname=link.outside)
+        if found:
+            outside.link("del", index=found[0])  # its peer inside goes with it
+    with NetNS(name) as ns:
+        for arguments in _rules(old):
+            with contextlib.suppress(NetlinkError):  # gone already
+                ns.rule("del", **arguments)
+    if egress:
+        _wire(name, egress, peer)
+
+
+def _rules(egress: Sequence[tuple[str, int]]) -> list[dict[str, object]]:
+    """The policy rules that let ``egress`` out (TCP and UDP to each address:port)."""
+    rules: list[dict[str, object]] = []
+    for address, port in egress:
+        network = ipaddress.ip_network(address, strict=False)
+        for proto in (6, 17):  # TCP, UDP
+            rules.append(
+                {
+                    "table": EGRESS_TABLE,
+                    "priority": EGRESS_RULE_PRIORITY,
+                    "dst": str(network.network_address),
+                    "dst_len": network.prefixlen,
+                    "ip_proto": proto,
+                    "dport_range": f"{port}:{port}",
+                }
+            )
+    return rules
 
 
 def remove(name: str) -> None:

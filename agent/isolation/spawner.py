@@ -129,6 +129,7 @@ class IsolatedSpawner:
         self.removed_leftovers = sweep_dead_owners(self.driver) if self.host.root else []
         self.token = f"{PREFIX}{os.getpid()}-{next(_instances)}"
         self._prepared: dict[str, str | None] = {}  # herd -> its netns path
+        self._egress: dict[str, tuple[tuple[str, int], ...]] = {}  # herd -> egress applied
         self._processes: dict[int, IsolatedProcess] = {}
         self._replies: dict[int, dict[str, Any]] = {}
         self._requests = itertools.count()
@@ -223,8 +224,8 @@ class IsolatedSpawner:
         return self.herds[name], self.grants[name]
 
     def _prepare(self, herd: HerdIsolation, given: Grant) -> str | None:
-        """The herd's cgroup (with its quota) and network namespace, made once; the quota
-        is applied again when a new commit changed it (the next slice of the herd)."""
+        """The herd's cgroup (with its quota) and network namespace, made once; a quota or
+        egress allow-list a new commit changed is applied at the herd's next slice."""
         rel = f"{self.token}/{herd.name}"
         if herd.name in self._prepared:
             if given.controllers and self.driver.created.get(rel) != herd.quota:
@@ -233,25 +234,31 @@ class IsolatedSpawner:
                     self.driver.created[rel] = herd.quota  # what self-heal holds it to
                 except CgroupError as exc:
                     raise IsolationError(f"herd {herd.name!r}: {exc}") from exc
+            if given.network and self._egress.get(herd.name) != herd.egress:
+                self._network(herd, "renet")  # tightened or widened: as Git says, now
             return self._prepared[herd.name]
         if given.controllers:
             try:
                 self.driver.create(rel, herd.quota)
             except CgroupError as exc:
                 raise IsolationError(f"herd {herd.name!r}: {exc}") from exc
-        path = None
-        if given.network:
-            name = f"{self.token}-{herd.name}"
-            reply = self._request(
-                {"op": "net", "name": name, "egress": herd.egress, "peer": self.egress_peer}
-            )
-            if "error" in reply:
-                raise IsolationError(
-                    f"herd {herd.name!r}: cannot create its network namespace: {reply['error']}"
-                )
-            path = netns.path(name)
+        path = self._network(herd, "net") if given.network else None
         self._prepared[herd.name] = path
         return path
+
+    def _network(self, herd: HerdIsolation, op: str) -> str:
+        """Create (``net``) or re-wire (``renet``) the herd's network namespace."""
+        name = f"{self.token}-{herd.name}"
+        old = self._egress.get(herd.name, ())
+        reply = self._request(
+            {"op": op, "name": name, "egress": herd.egress, "peer": self.egress_peer, "old": old}
+        )
+        if "error" in reply:
+            raise IsolationError(
+                f"herd {herd.name!r}: cannot set up its network namespace: {reply['error']}"
+            )
+        self._egress[herd.name] = herd.egress
+        return netns.path(name)
 
     def spawn(self, launch: SliceLaunch) -> IsolatedProcess:
         """Start ``launch`` confined: in its cgroup before any of its code runs."""
@@ -316,6 +323,7 @@ class IsolatedSpawner:
         while self._processes and time.monotonic() < deadline:
             self.pump(0.05)
         self._prepared.clear()
+        self._egress.clear()
         if self.host.root:
             sweep(self.driver, self.token)
 

@@ -199,3 +199,27 @@ PROBE = textwrap.dedent(
     os.write(int(sys.argv[1]), "\\n".join(lines).encode())
     """
 )
+
+
+def test_a_changed_egress_allow_list_applies_at_the_herds_next_slice(outside: str) -> None:
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", outside, sys.executable, "-c", LISTENER],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "listening"
+        herds = {"shop": HerdIsolation("shop", egress=(("10.20.0.5", 5432),))}
+        with IsolatedSpawner(herds, egress_peer=outside) as spawner:
+            before = run_python(spawner, "shop", PROBE)
+            # A commit moved the allow-list to another host: the agent hands over the herd.
+            spawner.herds["shop"] = HerdIsolation("shop", egress=(("10.20.0.6", 5432),))
+            after = run_python(spawner, "shop", PROBE)
+            spawner.herds["shop"] = HerdIsolation("shop")  # and then took it away
+            none = run_python(spawner, "shop", PROBE)
+    finally:
+        server.kill()
+        server.wait()
+    assert before.output.splitlines()[:3:2] == ["10.20.0.5:5432 open", "10.20.0.6:5432 blocked"]
+    assert after.output.splitlines()[:3:2] == ["10.20.0.5:5432 blocked", "10.20.0.6:5432 open"]
+    assert none.output.splitlines()[:3:2] == ["10.20.0.5:5432 blocked", "10.20.0.6:5432 blocked"]
