@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.embedded import embedded_config
 from reconciler.server import ControlPlane, hook_signature
-from runink.api.records import SourceRecord
 from tests.conftest import commit_all, eventually, git
+from tests.integration.reconciler.harness import serving, source_record
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,29 +25,14 @@ def remote(tmp_path: Path, example_repo: Path) -> Path:
     return bare
 
 
-def start(tmp_path: Path, url: str) -> ControlPlane:
-    # A resync of an hour: what follows happens because of the webhook, not polling.
-    return ControlPlane(embedded_config(tmp_path / "state", url, resync=3600))
-
-
 @pytest.fixture
 def plane(tmp_path: Path, remote: Path) -> Iterator[ControlPlane]:
-    server = start(tmp_path, remote.as_uri())
-    try:
-        server.start()
+    with serving(tmp_path / "state", remote.as_uri()) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def source(plane: ControlPlane) -> SourceRecord | None:
-    assert plane.barn is not None
-    kv = plane.barn.get("/sources/local")
-    return None if kv is None else SourceRecord.from_dict(kv.value)
 
 
 def ready(plane: ControlPlane) -> tuple[str, str, str]:
-    record = source(plane)
+    record = source_record(plane)
     found = [c for c in record.conditions if c.type == "Ready"] if record else []
     return (found[0].status, found[0].reason, found[0].message) if found else ("", "", "")
 
@@ -85,10 +69,10 @@ def test_a_push_to_the_remote_then_its_webhook_is_applied(
     plane: ControlPlane, remote: Path, tmp_path: Path
 ) -> None:
     first = git(remote, "rev-parse", "main")
-    eventually(lambda: (r := source(plane)) and r.applied_revision == f"main@sha1:{first}")
+    eventually(lambda: (r := source_record(plane)) and r.applied_revision == f"main@sha1:{first}")
     sha = push_change(tmp_path, remote)
     assert post_hook(plane) == 202
-    eventually(lambda: (r := source(plane)) and r.applied_revision == f"main@sha1:{sha}")
+    eventually(lambda: (r := source_record(plane)) and r.applied_revision == f"main@sha1:{sha}")
     assert ready(plane)[:2] == ("True", "ApplySucceeded")
     mirror = plane.config.sources[0].path
     assert mirror == tmp_path / "state" / "sources" / "local.git"
@@ -99,17 +83,13 @@ def test_an_unreachable_url_is_not_ready_with_fetch_failed_and_no_credentials(
     tmp_path: Path,
 ) -> None:
     url = "https://runink:hunter2@127.0.0.1:1/pipelines.git"
-    server = start(tmp_path, url)
-    try:
-        server.start()
+    with serving(tmp_path / "state", url) as server:
         status, reason, message = eventually(lambda: ready(server)[0] and ready(server))
         assert (status, reason) == ("False", "FetchFailed")
         assert "https://127.0.0.1:1/pipelines.git" in message
         assert "hunter2" not in message and "\n" not in message
-        record = source(server)
+        record = source_record(server)
         assert record is not None and not record.applied_revision
-    finally:
-        server.stop()
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file():
             assert b"hunter2" not in path.read_bytes(), path
@@ -119,7 +99,7 @@ def test_a_remote_gone_keeps_the_last_good_revision_and_its_return_is_ready_agai
     plane: ControlPlane, remote: Path, tmp_path: Path
 ) -> None:
     first = git(remote, "rev-parse", "main")
-    eventually(lambda: (r := source(plane)) and r.applied_revision == f"main@sha1:{first}")
+    eventually(lambda: (r := source_record(plane)) and r.applied_revision == f"main@sha1:{first}")
     assert plane.barn is not None
     pipelines = len(plane.barn.range("/pipelines/").kvs)
     away = tmp_path / "away.git"
@@ -128,7 +108,7 @@ def test_a_remote_gone_keeps_the_last_good_revision_and_its_return_is_ready_agai
         assert post_hook(plane) == 202
         status, _, message = eventually(lambda: ready(plane)[1] == "FetchFailed" and ready(plane))
         assert status == "False" and remote.as_uri() in message
-        record = source(plane)
+        record = source_record(plane)
         assert record is not None and record.applied_revision == f"main@sha1:{first}"
         assert len(plane.barn.range("/pipelines/").kvs) == pipelines
     finally:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.embedded import embedded_config
 from reconciler.server import ControlPlane
-from runink.api.records import NodeRecord, SourceRecord
+from runink.api.records import NodeRecord
 from tests.conftest import commit_all, eventually
+from tests.integration.reconciler.harness import serving, source_record
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,31 +22,19 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def plane(tmp_path: Path, example_repo: Path) -> Iterator[ControlPlane]:
     commit_all(example_repo)
-    # A resync of an hour: everything below must happen because of events, not polling.
-    config = embedded_config(tmp_path / "state", example_repo, resync=3600)
-    server = ControlPlane(config)
-    try:
-        server.start()
+    with serving(tmp_path / "state", example_repo) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def source(plane: ControlPlane) -> SourceRecord | None:
-    assert plane.barn is not None
-    kv = plane.barn.get("/sources/local")
-    return None if kv is None else SourceRecord.from_dict(kv.value)
 
 
 def test_a_commit_is_applied_without_waiting_for_a_poll(
     plane: ControlPlane, example_repo: Path
 ) -> None:
-    first = eventually(lambda: source(plane) and source(plane).applied_revision)  # type: ignore[union-attr]
+    first = eventually(lambda: source_record(plane) and source_record(plane).applied_revision)  # type: ignore[union-attr]
     feature = example_repo / "features/trades.dsl"
     feature.write_text(feature.read_text().replace('cpu="500m"', 'cpu="750m"', 1))
     sha = commit_all(example_repo, "more cpu")
     applied = eventually(
-        lambda: (r := source(plane)) is not None and r.applied_revision == f"main@sha1:{sha}"
+        lambda: (r := source_record(plane)) is not None and r.applied_revision == f"main@sha1:{sha}"
     )
     assert applied and first != f"main@sha1:{sha}"
 
@@ -99,7 +87,7 @@ def test_webhooks_need_the_signature_and_metrics_need_the_token(plane: ControlPl
 def test_the_last_apply_time_is_exported(plane: ControlPlane) -> None:
     import urllib.request
 
-    eventually(lambda: source(plane) and source(plane).applied_at)  # type: ignore[union-attr]
+    eventually(lambda: source_record(plane) and source_record(plane).applied_at)  # type: ignore[union-attr]
     request = urllib.request.Request(
         f"http://127.0.0.1:{plane.http_port}/metrics",
         headers={"Authorization": f"Bearer {plane.config.metrics_token}"},

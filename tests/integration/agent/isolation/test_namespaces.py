@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,9 @@ def test_a_port_listening_on_the_host_is_unreachable(spawner: IsolatedSpawner) -
     assert "open" not in result.output, result.output
 
 
-def test_an_egress_herd_reaches_only_its_allow_listed_destination(outside: str) -> None:
+@pytest.fixture
+def listening(outside: str) -> Iterator[str]:
+    """``outside`` with a server listening on its addresses (LISTENER)."""
     server = subprocess.Popen(
         ["ip", "netns", "exec", outside, sys.executable, "-c", LISTENER],
         stdout=subprocess.PIPE,
@@ -136,12 +139,16 @@ def test_an_egress_herd_reaches_only_its_allow_listed_destination(outside: str) 
     )
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "listening"
-        herds = {"shop": HerdIsolation("shop", egress=(("10.20.0.5", 5432),))}
-        with IsolatedSpawner(herds, egress_peer=outside) as spawner:
-            result = run_python(spawner, "shop", PROBE)
+        yield outside
     finally:
         server.kill()
         server.wait()
+
+
+def test_an_egress_herd_reaches_only_its_allow_listed_destination(listening: str) -> None:
+    herds = {"shop": HerdIsolation("shop", egress=(("10.20.0.5", 5432),))}
+    with IsolatedSpawner(herds, egress_peer=listening) as spawner:
+        result = run_python(spawner, "shop", PROBE)
     assert result.output.splitlines() == [
         "10.20.0.5:5432 open",
         "10.20.0.5:6000 blocked",
@@ -201,25 +208,15 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_a_changed_egress_allow_list_applies_at_the_herds_next_slice(outside: str) -> None:
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", outside, sys.executable, "-c", LISTENER],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "listening"
-        herds = {"shop": HerdIsolation("shop", egress=(("10.20.0.5", 5432),))}
-        with IsolatedSpawner(herds, egress_peer=outside) as spawner:
-            before = run_python(spawner, "shop", PROBE)
-            # A commit moved the allow-list to another host: the agent hands over the herd.
-            spawner.herds["shop"] = HerdIsolation("shop", egress=(("10.20.0.6", 5432),))
-            after = run_python(spawner, "shop", PROBE)
-            spawner.herds["shop"] = HerdIsolation("shop")  # and then took it away
-            none = run_python(spawner, "shop", PROBE)
-    finally:
-        server.kill()
-        server.wait()
+def test_a_changed_egress_allow_list_applies_at_the_herds_next_slice(listening: str) -> None:
+    herds = {"shop": HerdIsolation("shop", egress=(("10.20.0.5", 5432),))}
+    with IsolatedSpawner(herds, egress_peer=listening) as spawner:
+        before = run_python(spawner, "shop", PROBE)
+        # A commit moved the allow-list to another host: the agent hands over the herd.
+        spawner.herds["shop"] = HerdIsolation("shop", egress=(("10.20.0.6", 5432),))
+        after = run_python(spawner, "shop", PROBE)
+        spawner.herds["shop"] = HerdIsolation("shop")  # and then took it away
+        none = run_python(spawner, "shop", PROBE)
     assert before.output.splitlines()[:3:2] == ["10.20.0.5:5432 open", "10.20.0.6:5432 blocked"]
     assert after.output.splitlines()[:3:2] == ["10.20.0.5:5432 blocked", "10.20.0.6:5432 open"]
     assert none.output.splitlines()[:3:2] == ["10.20.0.5:5432 blocked", "10.20.0.6:5432 blocked"]
