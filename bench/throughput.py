@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -151,6 +152,15 @@ def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
     return seconds, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def rss_spread(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per slice: its largest peak RSS over all runs / its smallest (1.0 = flat)."""
+    peaks: dict[str, list[int]] = {}
+    for row in rows:
+        for name, kb in row["slice_peak_rss_kb"].items():
+            peaks.setdefault(name, []).append(kb)
+    return {name: max(kb) / min(kb) for name, kb in peaks.items()}
+
+
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,6 +211,12 @@ def main() -> None:
             f"{r['single_records_per_s']:>13,.0f} {r['ratio']:>5.2f}x"
             f" {r['cpu_bound_ratio']:>8.2f}x  {rss}"
         )
+    spread = rss_spread(rows)
+    if len(rows) > 1:
+        print(
+            "peak RSS, largest run vs smallest (target <= 1.10x): "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in spread.items())
+        )
     print("CPU microseconds per record, per slice (where the pipeline's work goes):")
     for r in rows:
         us = r["slice_cpu_us_per_record"]
@@ -217,7 +233,9 @@ def main() -> None:
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
                 "pipeline": "jsonl -> ValidateContract -> user step -> jsonl",
                 "baseline": "one process calling the same StepImpls in a loop",
+                "spawner": "local (plain processes; isolation's cost: bench/spawn.py)",
                 "rows": rows,
+                "slice_peak_rss_spread": spread,
             },
             indent=2,
         )

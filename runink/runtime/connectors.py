@@ -13,27 +13,16 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import orjson
-
-from runink.runtime.framing import Batch, only_objects, parse_lines
+from runink.runtime.framing import Batch, Rejected, check_lines
 from runink.uris import SINK_SCHEMES, SOURCE_SCHEMES, Uri, parse_uri
 
 if TYPE_CHECKING:  # a slice that has no contract to apply does not load the models
     from runink.contracts.model import Contract
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """Input that is not a record: what it was, where, and why."""
-
-    raw: str
-    reason: str
 
 
 class ConnectorError(Exception):
@@ -55,8 +44,12 @@ def read_source(
     batch_size: int,
     stopping: Callable[[], bool] = lambda: False,
     offsets: dict[Path, int] | None = None,
+    check: bool = True,
 ) -> Iterator[tuple[Batch | None, list[Rejected]]]:
     """Batches of records (and rejected input) from source URI ``text``.
+
+    ``check=False``: JSON lines are sent on unparsed (:meth:`Batch.unchecked`), for a
+    reader that parses them anyway.
 
     ``dir://`` sources stream until ``stopping()`` is true, reading each file from its
     entry in ``offsets`` (kept current); after each file's new lines they yield
@@ -65,14 +58,14 @@ def read_source(
     """
     uri = parse_uri(text, SOURCE_SCHEMES)
     if uri.scheme == "stdin":
-        yield from _jsonl(_blocks(cast(io.BufferedIOBase, sys.stdin.buffer)), batch_size)
+        yield from _jsonl(_blocks(cast(io.BufferedIOBase, sys.stdin.buffer)), batch_size, check)
         return
     if uri.scheme == "dir":
         from runink.runtime.streams import new_lines
 
         pattern_path = resolve(data_dir, uri)
         for chunk in new_lines(pattern_path.parent, pattern_path.name, stopping, offsets):
-            yield from _jsonl(iter((chunk,)), batch_size)
+            yield from _jsonl(iter((chunk,)), batch_size, check)
             yield None, []
         return
     path = resolve(data_dir, uri)
@@ -80,7 +73,7 @@ def read_source(
         raise ConnectorError(f"source {path} does not exist")
     if uri.scheme == "jsonl":
         with path.open("rb") as handle:
-            yield from _jsonl(_blocks(handle), batch_size)
+            yield from _jsonl(_blocks(handle), batch_size, check)
     elif uri.scheme == "csv":
         with path.open(encoding="utf-8", newline="") as handle:
             for records, rejected in _csv(handle, batch_size):
@@ -108,55 +101,37 @@ def _blocks(handle: io.BufferedIOBase, size: int = 1 << 20) -> Iterator[bytes]:
         yield block
 
 
-def _jsonl(blocks: Iterator[bytes], batch_size: int) -> Iterator[tuple[Batch, list[Rejected]]]:
+def _jsonl(
+    blocks: Iterator[bytes], batch_size: int, check: bool = True
+) -> Iterator[tuple[Batch, list[Rejected]]]:
     """JSON lines in batches; the lines themselves travel on, unparsed by anyone else.
 
-    Each batch is parsed once, whole, to prove every line is a JSON object; only a batch
-    that fails is parsed line by line to find, and reject, the lines at fault.
+    With ``check``, each batch is proved to hold only JSON objects (the lines that are
+    not go back as rejected); without, the lines go unchecked to a reader that checks
+    them (framing's LINES frames).
     """
     pending: list[bytes] = []
     number = 1  # line number of pending[0]
     carry = b""
+
+    def take(lines: list[bytes], first: int) -> tuple[Batch, list[Rejected]]:
+        if not check:
+            return Batch.unchecked(lines, first), []
+        batch, rejected, _ = check_lines(lines, first)
+        return batch, rejected
+
     for block in blocks:
         lines = (carry + block).split(b"\n")
         carry = lines.pop()
         pending.extend(lines)
         while len(pending) >= batch_size:
-            yield _checked(pending[:batch_size], number)
+            yield take(pending[:batch_size], number)
             del pending[:batch_size]
             number += batch_size
     if carry:
         pending.append(carry)
     if pending:
-        yield _checked(pending, number)
-
-
-def _checked(lines: list[bytes], first: int) -> tuple[Batch, list[Rejected]]:
-    try:
-        values = parse_lines(lines)
-    except orjson.JSONDecodeError:
-        values = None
-    if values is not None and only_objects(values):
-        return Batch(len(lines), lines=lines, records=values), []
-    kept: list[bytes] = []
-    records: list[Record] = []
-    rejected: list[Rejected] = []
-    for number, line in enumerate(lines, start=first):
-        if not line.strip():
-            continue
-        raw = line.decode("utf-8", "replace").rstrip("\r")
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            rejected.append(Rejected(raw, f"line {number}: not JSON: {exc.msg}"))
-            continue
-        if type(value) is dict:
-            kept.append(line)
-            records.append(value)
-        else:
-            kind = type(value).__name__
-            rejected.append(Rejected(raw, f"line {number}: a JSON {kind}, not an object"))
-    return Batch(len(kept), lines=kept, records=records), rejected
+        yield take(pending, number)
 
 
 def _csv(handle: Any, batch_size: int) -> Iterator[tuple[list[Record], list[Rejected]]]:

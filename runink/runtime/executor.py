@@ -61,6 +61,8 @@ class SliceStatus:
     state: str = "pending"
     counts: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
+    # A step reading an unchecking source: its lines that were not records, and blank.
+    source_lines: tuple[int, int] = (0, 0)
     seconds: float = 0.0
     max_rss_kb: int = 0
     cpu_seconds: float = 0.0
@@ -203,6 +205,7 @@ class Executor:
                     if node["id"] == ASSERT_NODE
                     else (),
                     stream=plan.trigger.kind == "stream",
+                    check_lines=not _step_checks_lines(node, nodes, edges),
                     resume=dict(resume or {}) if node["kind"] == "source" else {},
                 )
                 spec_path = spec_dir / f"{node['id']}.json"
@@ -400,6 +403,7 @@ def _apply(status: SliceStatus, message: Mapping[str, Any]) -> None:
         for k in ("in", "out", "dlq", "filtered", "consumed", "routed_dlq")
     }
     status.sent = {str(k): int(v) for k, v in (message.get("sent") or {}).items()}
+    status.source_lines = (int(message.get("source_dlq", 0)), int(message.get("source_blank", 0)))
     if message.get("error"):
         status.error = str(message["error"])
         status.traceback = message.get("traceback")
@@ -507,6 +511,40 @@ def _dlq_path(uri: str, run_dir: Path) -> Path:
     return path
 
 
+def _step_checks_lines(
+    node: Mapping[str, Any], nodes: list[dict[str, Any]], edges: list[tuple[str, str, str | None]]
+) -> bool:
+    """Whether ``node`` is a source whose lines one step alone reads: that step parses
+    them anyway, so it finds the lines that are not records (framing's LINES frames).
+    A source read by a sink, a ``when=`` or several readers checks its own lines."""
+    if node["kind"] != "source":
+        return False
+    out = [(dst, when) for src, dst, when in edges if src == node["id"]]
+    if len(out) != 1 or out[0][1] is not None:
+        return False
+    target = out[0][0]
+    kinds = {n["id"]: n["kind"] for n in nodes}
+    return kinds[target] == "step" and sum(1 for _, dst, _ in edges if dst == target) == 1
+
+
+def _book_source_lines(
+    statuses: Mapping[str, SliceStatus], edges: list[tuple[str, str, str | None]]
+) -> None:
+    """Book the lines a step found not to be records (or blank) to the source that sent
+    them unchecked, as if it had checked them itself: its counts, its DLQ, its edge."""
+    for target, status in statuses.items():
+        rejected, blank = status.source_lines
+        if not (rejected or blank):
+            continue
+        (source,) = (src for src, dst, _ in edges if dst == target)
+        counts, sent = statuses[source].counts, statuses[source].sent
+        counts["in"] = counts.get("in", 0) - blank
+        counts["out"] = counts.get("out", 0) - rejected - blank
+        counts["dlq"] = counts.get("dlq", 0) + rejected
+        sent[target] = sent.get(target, 0) - rejected - blank
+        status.source_lines = (0, 0)
+
+
 def _result(
     plan: Plan,
     run_id: str,
@@ -518,6 +556,7 @@ def _result(
     records: Path,
 ) -> RunResult:
     problems: list[str] = []
+    _book_source_lines(statuses, edges)
     for s in statuses.values():
         if s.state != "succeeded":
             continue

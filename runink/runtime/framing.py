@@ -12,7 +12,11 @@ pays for them (bench/throughput.py).
 
 A stream is a sequence of frames ``kind (1 byte) | length (4 bytes, LE) | payload``:
 BATCH frames carry records (their payload starts with the record count, 4 bytes LE,
-so a reader need not scan the lines to count them); MARK frames carry a stream's
+so a reader need not scan the lines to count them); LINES frames carry input lines
+a jsonl source has not parsed (count, then the first line's number, 8 bytes LE): when
+its only reader is a step, which parses them anyway, the source leaves finding the
+lines that are not JSON objects to it (:meth:`Batch.check`), and parsing every line
+twice costs a third of the pipeline's CPU no more; MARK frames carry a stream's
 checkpoint barrier (the source offsets every record before it came from); one END
 frame closes the stream with the number of records sent, so a reader can tell a
 finished stream from a writer that died (``TruncatedStream``) or lost frames
@@ -38,10 +42,13 @@ import orjson
 BATCH = 1
 END = 2
 MARK = 3
+LINES = 4
 _HEADER = struct.Struct("<BI")
 _COUNT = struct.Struct("<I")
+_LINES = struct.Struct("<IQ")  # line count, number of the first line
 MAX_FRAME_BYTES = 128 * 1024 * 1024  # one frame; a batch larger than this is split
 DEFAULT_PIPE_BYTES = 1024 * 1024
+READ_BYTES = 256 * 1024  # per read: what a slice holds besides its batch
 
 Record = dict[str, Any]
 
@@ -52,6 +59,14 @@ class FramingError(Exception):
 
 class TruncatedStream(FramingError):
     """The stream ended without its END frame: the writer died mid-stream."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Input that is not a record: what it was, where, and why."""
+
+    raw: str
+    reason: str
 
 
 def _default(value: Any) -> Any:
@@ -95,8 +110,14 @@ def decode_batch(payload: bytes) -> list[Record]:
 
 
 def parse_lines(lines: Sequence[bytes]) -> list[Any]:
-    """Parse JSON lines at once; raises orjson.JSONDecodeError if any line is not JSON."""
-    return orjson.loads(b"[" + b",".join(lines) + b"]")  # type: ignore[no-any-return]
+    """Parse input lines, each on its own; orjson.JSONDecodeError if any is not JSON.
+
+    Not one parse of the lines joined into an array (~10% cheaper): a value may span
+    the joins, so lines that are not JSON one by one (``{"a": [{}``, ``{}]}``,
+    ``{},{}``) could parse as as many records as lines. Input is not trusted to be
+    one value per line; frames between slices are (decode_batch).
+    """
+    return list(map(orjson.loads, lines))
 
 
 def only_objects(values: list[Any]) -> bool:
@@ -104,11 +125,47 @@ def only_objects(values: list[Any]) -> bool:
     return not values or set(map(type, values)) == {dict}
 
 
+def check_lines(lines: list[bytes], first: int) -> tuple[Batch, list[Rejected], int]:
+    """Input lines (numbered from ``first``) as a batch of the JSON objects among them,
+    the lines that are not one (with the reason), and how many were blank (skipped).
+
+    The whole batch is parsed at once; only a batch that fails is parsed line by line
+    to find, and reject, the lines at fault.
+    """
+    try:
+        values = parse_lines(lines)
+    except orjson.JSONDecodeError:
+        values = None
+    if values is not None and only_objects(values):
+        return Batch(len(lines), lines=lines, records=values), [], 0
+    kept: list[bytes] = []
+    records: list[Record] = []
+    rejected: list[Rejected] = []
+    blank = 0
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            blank += 1
+            continue
+        raw = line.decode("utf-8", "replace").rstrip("\r")
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            rejected.append(Rejected(raw, f"line {number}: not JSON: {exc.msg}"))
+            continue
+        if type(value) is dict:
+            kept.append(line)
+            records.append(value)
+        else:
+            kind = type(value).__name__
+            rejected.append(Rejected(raw, f"line {number}: a JSON {kind}, not an object"))
+    return Batch(len(kept), lines=kept, records=records), rejected, blank
+
+
 class Batch:
     """Records in transit: raw JSON lines or decoded records, each made from the other
     only when asked for (a slice that forwards lines never decodes them)."""
 
-    __slots__ = ("_lines", "_payload", "_records", "count")
+    __slots__ = ("_lines", "_payload", "_records", "count", "first_line")
 
     def __init__(
         self,
@@ -116,11 +173,14 @@ class Batch:
         payload: bytes | None = None,
         lines: list[bytes] | None = None,
         records: list[Record] | None = None,
+        first_line: int | None = None,
     ) -> None:
         self.count = count
         self._payload = payload
         self._lines = lines
         self._records = records
+        # Not None: unchecked input lines (any may be blank or not JSON), numbered from it.
+        self.first_line = first_line
 
     @classmethod
     def of_records(cls, records: list[Record]) -> Batch:
@@ -135,6 +195,18 @@ class Batch:
     def of_payload(cls, payload: bytes) -> Batch:
         return cls(payload.count(b"\n") + 1 if payload else 0, payload=payload)
 
+    @classmethod
+    def unchecked(cls, lines: list[bytes], first_line: int) -> Batch:
+        """Input lines nobody has parsed yet; their reader must :meth:`check` them."""
+        return cls(len(lines), lines=lines, first_line=first_line)
+
+    def check(self) -> tuple[Batch, list[Rejected], int]:
+        """This batch's records, the lines rejected and the blank lines skipped: an
+        unchecked batch is parsed here (:func:`check_lines`); any other is as it is."""
+        if self.first_line is None:
+            return self, [], 0
+        return check_lines(self.lines(), self.first_line)
+
     def __len__(self) -> int:
         return self.count
 
@@ -145,6 +217,8 @@ class Batch:
         """The decoded records (decoded once; callers may change them in place only if
         they send them on with :meth:`of_records`, never with :meth:`select`)."""
         if self._records is None:
+            if self.first_line is not None:
+                raise FramingError("unchecked lines: check() them before taking records")
             records = decode_batch(self.payload())
             if len(records) != self.count:
                 raise FramingError(f"corrupt batch: {len(records)} records, {self.count} sent")
@@ -162,7 +236,7 @@ class Batch:
     def lines(self) -> list[bytes]:
         if self._lines is None:
             if self._payload is not None:
-                self._lines = self._payload.split(b"\n") if self._payload else []
+                self._lines = self._payload.split(b"\n") if self.count else []
             else:
                 self._lines = list(map(encode_record, self._records or []))
         return self._lines
@@ -221,17 +295,25 @@ class FrameWriter:
         if not batch.count:
             return
         payload = batch.payload()
-        if len(payload) + _COUNT.size > MAX_FRAME_BYTES:
+        prefix = _COUNT.size if batch.first_line is None else _LINES.size
+        if len(payload) + prefix > MAX_FRAME_BYTES:
             if batch.count == 1:
                 raise FramingError(
                     f"one record is {len(payload)} bytes; the limit is {MAX_FRAME_BYTES}"
                 )
             lines = batch.lines()
             half = len(lines) // 2
-            self.write(Batch.of_lines(lines[:half]))
-            self.write(Batch.of_lines(lines[half:]))
+            if batch.first_line is None:
+                self.write(Batch.of_lines(lines[:half]))
+                self.write(Batch.of_lines(lines[half:]))
+            else:
+                self.write(Batch.unchecked(lines[:half], batch.first_line))
+                self.write(Batch.unchecked(lines[half:], batch.first_line + half))
             return
-        self._frame(BATCH, payload, _COUNT.pack(batch.count))
+        if batch.first_line is None:
+            self._frame(BATCH, payload, _COUNT.pack(batch.count))
+        else:
+            self._frame(LINES, payload, _LINES.pack(batch.count, batch.first_line))
         self.records += batch.count
 
     def mark(self, mark: Mark) -> None:
@@ -276,7 +358,7 @@ class FrameReader:
         """Every batch, in order; raises TruncatedStream if the writer never ended it."""
         try:
             while not self.decoder.ended:
-                chunk = os.read(self.fd, 1 << 20)
+                chunk = os.read(self.fd, READ_BYTES)
                 if not chunk:
                     self.decoder.eof()
                 yield from self.decoder.feed(chunk)
@@ -292,10 +374,16 @@ class Decoder:
         self.records = 0
         self.ended = False
 
-    def feed(self, data: bytes) -> list[Batch | Mark]:
-        """Batches (and marks) completed by ``data``; FramingError on a malformed stream."""
+    def feed(self, data: bytes) -> Iterator[Batch | Mark]:
+        """Batches (and marks) completed by ``data``, one at a time; FramingError on a
+        malformed stream.
+
+        A generator, not a list: a reader that fell behind takes a whole pipe's worth
+        (~16 batches) at once, and a list would keep every one of them, decoded, alive
+        until the last was done; one at a time keeps a slice's peak memory the same
+        whatever the run's length (bench/throughput.py).
+        """
         self.buffer += data
-        batches: list[Batch | Mark] = []
         while len(self.buffer) >= _HEADER.size and not self.ended:
             kind, length = _HEADER.unpack_from(self.buffer)
             if length > MAX_FRAME_BYTES:
@@ -303,21 +391,26 @@ class Decoder:
             if len(self.buffer) < _HEADER.size + length:
                 break
             start, end = _HEADER.size, _HEADER.size + length
+            first_line = None
             if kind == BATCH:
                 if length < _COUNT.size:
                     raise FramingError(f"batch frame of {length} bytes has no record count")
                 (count,) = _COUNT.unpack_from(self.buffer, start)
                 start += _COUNT.size
+            elif kind == LINES:
+                if length < _LINES.size:
+                    raise FramingError(f"lines frame of {length} bytes has no line count")
+                count, first_line = _LINES.unpack_from(self.buffer, start)
+                start += _LINES.size
             with memoryview(self.buffer) as view:  # one copy of the payload, not two
                 payload = bytes(view[start:end])
             del self.buffer[:end]
-            if kind == BATCH:
-                batch = Batch(count, payload=payload)
+            if kind in (BATCH, LINES):
                 self.records += count
-                batches.append(batch)
+                yield Batch(count, payload=payload, first_line=first_line)
             elif kind == MARK:
                 value = orjson.loads(payload)
-                batches.append(Mark(int(value["id"]), dict(value["offsets"])))
+                yield Mark(int(value["id"]), dict(value["offsets"]))
             elif kind == END:
                 sent = orjson.loads(payload).get("records")
                 if sent != self.records:
@@ -325,7 +418,6 @@ class Decoder:
                 self.ended = True
             else:
                 raise FramingError(f"unknown frame kind {kind}")
-        return batches
 
     def eof(self) -> None:
         """The stream closed; raise TruncatedStream unless it ended properly."""
@@ -352,7 +444,7 @@ def merge(
             if not ready and on_idle is not None:
                 on_idle()  # nothing arrived for a while: e.g. report the latest counts
             for fd in ready:
-                chunk = os.read(fd, 1 << 20)
+                chunk = os.read(fd, READ_BYTES)
                 decoder = decoders[fd]
                 if not chunk:
                     decoder.eof()

@@ -39,7 +39,18 @@ class Reporter:
         self.control = os.fdopen(spec.control_fd, "wb", buffering=0)
         # Per node: source in == out + dlq; step in == consumed + filtered + dlq;
         # sink in == out. routed_dlq: emitted records whose when= failed (DLQ copies).
-        self.counts = {"in": 0, "out": 0, "dlq": 0, "filtered": 0, "consumed": 0, "routed_dlq": 0}
+        # source_dlq, source_blank: lines of an unchecking source (LINES frames) that a
+        # step found not to be records, or blank; the supervisor books them to the source.
+        self.counts = {
+            "in": 0,
+            "out": 0,
+            "dlq": 0,
+            "filtered": 0,
+            "consumed": 0,
+            "routed_dlq": 0,
+            "source_dlq": 0,
+            "source_blank": 0,
+        }
         self.sent: dict[str, int] = {}  # target node -> records written to its pipe
         self.reported: dict[str, int] = dict(self.counts)
         self.started = time.monotonic()
@@ -199,7 +210,9 @@ def run_source(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) ->
     data_dir = Path(spec.data_dir).resolve()
     offsets = {data_dir / name: int(at) for name, at in spec.resume.items()}
     marks = 0
-    batches = read_source(str(node["uri"]), data_dir, spec.batch_size, stopping, offsets)
+    batches = read_source(
+        str(node["uri"]), data_dir, spec.batch_size, stopping, offsets, spec.check_lines
+    )
     for records, rejected in batches:
         if records is None:  # a checkpoint: every record read so far has been sent on
             marks += 1
@@ -228,6 +241,13 @@ def run_step(spec: SliceSpec, report: Reporter, dlq: Dlq, outputs: Outputs) -> N
             if aligned.complete(batch):  # every input is past this barrier
                 outputs.mark(batch)
             continue
+        if batch.first_line is not None:  # a source's unchecked lines: parsed here
+            batch, rejected, blank = batch.check()
+            report.counts["source_blank"] += blank
+            dlq.send(
+                ({"record": r.raw, "reason": r.reason, "step": "source"} for r in rejected),
+                "source_dlq",
+            )
         outcome = impl.process(batch.records())
         accounted = outcome.consumed + outcome.filtered + len(outcome.dlq)
         if accounted != batch.count:

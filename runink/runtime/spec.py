@@ -41,6 +41,8 @@ class SliceSpec:
     assertions: tuple[str, ...] = ()
     batch_size: int = 1000
     stream: bool = False
+    # A source whose only reader is a step leaves parsing its lines to that step.
+    check_lines: bool = True
     # A stream source resumes here: file (relative to data_dir) -> bytes already read.
     resume: Mapping[str, int] = field(default_factory=dict)
 

@@ -15,7 +15,7 @@ import pytest
 
 from runink.compiler import Compiler, Plan
 from runink.repo import load_repo
-from runink.runtime.executor import Executor, SliceStatus
+from runink.runtime.executor import Executor, RunResult, SliceStatus
 from runink.runtime.spawn import LocalProcess, LocalSpawner, SliceLaunch
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,6 +90,53 @@ def test_malformed_lines_reach_the_dlq_with_a_reason_and_the_rest_flows(
     ]
     assert "line 2: not JSON" in dlq[0]["reason"] and dlq[0]["run_id"] == result.run_id
     assert result.totals == {"read": 4, "written": 3, "dlq": 2, "filtered": 0}
+
+
+FILTER = """@herd("finance")
+Feature: Copy
+  Scenario: Keep small
+    @source("jsonl://data/raw.jsonl")
+    @step("Filter", when="record.n < 5")
+    @sink("jsonl://out/small.jsonl")
+"""
+
+
+def test_a_source_read_by_one_step_leaves_its_lines_to_it_and_books_nothing_else(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    # The source sends these lines unparsed; the Filter slice finds the bad ones. What the
+    # user sees is what a source checking its own lines (a tee, below) reports.
+    lines = ['{"n": 1}', "{broken", "", '"a string"', '{"n": 7}', "   ", '{"n": 3}']
+    write_input(example_repo, lines)
+    filtered = run(example_repo, copy_plan(example_repo, FILTER), tmp_path / "filter")
+    assert filtered.ok, filtered.to_dict()
+    write_input(example_repo, lines)
+    teed = run(example_repo, copy_plan(example_repo), tmp_path / "tee")
+    assert teed.ok, teed.to_dict()
+
+    def source(result: RunResult) -> dict[str, int]:
+        (status,) = (s for s in result.slices if s.kind == "source")
+        return {k: status.counts[k] for k in ("in", "out", "dlq")}
+
+    def dlq(run_dir: Path) -> list[tuple[str, str, str]]:
+        entries = [json.loads(x) for x in (run_dir / "dlq.jsonl").read_text().splitlines()]
+        return [(e["record"], e["reason"], e["step"]) for e in entries]
+
+    def checks_own_lines(run_dir: Path) -> bool:
+        (spec,) = run_dir.glob(".runink/slices/*/source.json")
+        return bool(json.loads(spec.read_text())["check_lines"])
+
+    assert not checks_own_lines(tmp_path / "filter") and checks_own_lines(tmp_path / "tee")
+    assert source(filtered) == source(teed) == {"in": 5, "out": 3, "dlq": 2}
+    assert dlq(tmp_path / "filter") == dlq(tmp_path / "tee")
+    assert [reason.split(":")[0] for _, reason, _ in dlq(tmp_path / "filter")] == [
+        "line 2",
+        "line 4",
+    ]
+    (step,) = (s for s in filtered.slices if s.kind == "step")
+    assert (step.counts["in"], step.counts["consumed"], step.counts["filtered"]) == (3, 2, 1)
+    assert filtered.totals == {"read": 5, "written": 2, "dlq": 2, "filtered": 1}
+    assert not filtered.problems
 
 
 def test_a_when_that_cannot_be_evaluated_sends_a_copy_to_the_dlq(

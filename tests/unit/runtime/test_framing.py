@@ -21,6 +21,7 @@ from runink.runtime.framing import (
     FrameWriter,
     FramingError,
     TruncatedStream,
+    check_lines,
     decode_batch,
     encode_batch,
     set_pipe_size,
@@ -210,3 +211,66 @@ def test_records_needing_the_careful_encoder_travel_like_plain_ones() -> None:
     odd = [{"d": Decimal("2.5"), "s": {3}, 4: "four"}]
     assert encode_batch(plain) == b'{"a":1,"b":[1.5,"x"],"c":null}'
     assert decode_batch(encode_batch(plain + odd)) == [*plain, {"d": 2.5, "s": [3], "4": "four"}]
+
+
+def test_unchecked_lines_cross_a_pipe_and_are_checked_by_their_reader() -> None:
+    lines = [b'{"n": 1}', b"{broken", b"", b'"a string"', b"  ", b'{"n": 7}']
+    read_fd, write_fd = os.pipe()
+    writer = FrameWriter(write_fd)
+    writer.write(Batch.unchecked(lines, 41))
+    writer.end()
+    (batch,) = FrameReader(read_fd)
+    assert isinstance(batch, Batch) and batch.count == 6 and batch.first_line == 41
+    with pytest.raises(FramingError, match="check"):
+        batch.records()  # nobody may take records a source did not check
+    checked, rejected, blank = batch.check()
+    assert checked.records() == [{"n": 1}, {"n": 7}] and checked.first_line is None
+    assert checked.payload() == b'{"n": 1}\n{"n": 7}'  # the lines as read, not re-encoded
+    assert [(r.raw, r.reason.split(":")[0]) for r in rejected] == [
+        ("{broken", "line 42"),
+        ('"a string"', "line 44"),
+    ]
+    assert "not JSON" in rejected[0].reason and "a JSON str" in rejected[1].reason
+    assert blank == 2
+
+
+def test_a_reader_checks_unchecked_lines_as_the_source_would() -> None:
+    lines = [b'{"a": 1}', b"[1]", b"", b'{"b": 2}\r', b"nul"]
+    sent = Batch.unchecked(lines, 1)
+    assert (sent.count, sent.first_line) == (5, 1)
+    read_fd, write_fd = os.pipe()
+    writer = FrameWriter(write_fd)
+    writer.write(sent)
+    writer.end()
+    (arrived,) = FrameReader(read_fd)
+    assert isinstance(arrived, Batch)
+    here, there = check_lines(lines, 1), arrived.check()
+    assert here[0].records() == there[0].records() == [{"a": 1}, {"b": 2}]
+    assert here[1:] == there[1:]
+
+
+def test_a_too_large_unchecked_batch_splits_and_keeps_its_line_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import runink.runtime.framing as framing
+
+    monkeypatch.setattr(framing, "MAX_FRAME_BYTES", 64)
+    lines = [b'{"n": %d, "pad": "xxxxxxxx"}' % i for i in range(8)]
+    lines[5] = b"{bad"
+    read_fd, write_fd = os.pipe()
+    writer = FrameWriter(write_fd)
+    writer.write(Batch.unchecked(lines, 100))
+    writer.end()
+    frames = [b for b in FrameReader(read_fd) if isinstance(b, Batch)]
+    assert len(frames) > 1 and sum(b.count for b in frames) == 8
+    rejected = [r for b in frames for r in b.check()[1]]
+    assert [r.reason.split(":")[0] for r in rejected] == ["line 105"]
+
+
+def test_lines_that_only_parse_joined_together_are_rejected_one_by_one() -> None:
+    # Joined into one array these three lines are three objects; none is one alone.
+    lines = [b'{"a": [{"x": 1}', b'{"y": 2}]}', b'{"p": 1},{"q": 2}', b'{"ok": true}']
+    batch, rejected, blank = check_lines(lines, 1)
+    assert batch.records() == [{"ok": True}] and batch.payload() == b'{"ok": true}'
+    assert [r.reason.split(":")[0] for r in rejected] == ["line 1", "line 2", "line 3"]
+    assert blank == 0
