@@ -11,6 +11,10 @@ Prints records/s for both, the ratio, and each slice's peak RSS; writes
 bench/results/throughput.json. Targets (issue): slices >= 1.5x single on 2 cores,
 >= 500k records/s, slice RSS flat (within 10%) from 10^5 to 10^7.
 
+The "floor" line times each slice's own work (the library calls it makes on its batches)
+in this one process, with no pipes, frames or neighbours on its core: the ratio the slices
+would reach if moving records between processes were free.
+
 Wall-clock numbers depend on what else the machine runs, so CPU time is reported too:
 per slice in microseconds per record, and the "CPU bound": the ratio the slices would
 reach on this many free cores with perfect overlap, single CPU / max(all slices' CPU /
@@ -39,9 +43,17 @@ sys.path.insert(0, str(ROOT))
 from runink.compiler import Compiler  # noqa: E402
 from runink.contracts import contract_from_data  # noqa: E402
 from runink.repo import load_repo  # noqa: E402
+from runink.runtime.connectors import read_source  # noqa: E402
 from runink.runtime.executor import Executor  # noqa: E402
+from runink.runtime.framing import Batch  # noqa: E402
 from runink.runtime.slice import settle_gc  # noqa: E402
-from runink.steps.runtime import StepContext, load_user_step, make_step, user_step  # noqa: E402
+from runink.steps.runtime import (  # noqa: E402
+    StepContext,
+    StepImpl,
+    load_user_step,
+    make_step,
+    user_step,
+)
 
 SIZES = [int(float(a)) for a in sys.argv[1:]] or [10**5, 10**6, 10**7]
 
@@ -111,8 +123,8 @@ def write_input(path: Path, n: int) -> None:
             )
 
 
-def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
-    """The baseline: one process, same steps, same batch size; (seconds, CPU s, peak KB)."""
+def bench_steps(repo: Path) -> tuple[StepImpl, StepImpl]:
+    """The pipeline's two steps, as the slices build them: ValidateContract, Scale."""
     contract = contract_from_data(
         __import__("yaml").safe_load((repo / "contracts/reading.yaml").read_text())
     )
@@ -127,6 +139,12 @@ def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
     )
     validate = make_step("ValidateContract", {"contract": "reading"}, ctx)
     scale = user_step(load_user_step(repo / "steps/bench.py", "Scale"), {}, ctx)
+    return validate, scale
+
+
+def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
+    """The baseline: one process, same steps, same batch size; (seconds, CPU s, peak KB)."""
+    validate, scale = bench_steps(repo)
     thresholds = gc.get_threshold()
     settle_gc()  # what every slice does: the baseline gets it too
     start = time.perf_counter()
@@ -150,6 +168,42 @@ def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     return seconds, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def slice_floors(repo: Path, n: int = 300_000) -> dict[str, float]:
+    """Each slice's own work in CPU microseconds per record, timed in this process with
+    the library calls the slice makes, but no pipes, no frames, no other process on its
+    core: what the slices would cost if moving records between them were free."""
+    validate, scale = bench_steps(repo)
+    write_input(repo / "data/floor.jsonl", n)
+    thresholds = gc.get_threshold()
+    settle_gc()
+    clock = time.process_time
+    start = clock()
+    read = [b for b, _ in read_source("jsonl://data/floor.jsonl", repo, 1000, check=False) if b]
+    payloads = [(b.payload(), b.count, b.first_line) for b in read]
+    source = clock() - start
+    start = clock()
+    valid = []
+    for payload, count, first in payloads:
+        batch, _, _ = Batch(count, payload=payload, first_line=first).check()
+        valid.append(batch.select(validate.process(batch.records()).records).payload())
+    checking = clock() - start
+    start = clock()
+    scaled = [
+        Batch.of_records(scale.process(Batch.of_payload(p).records()).records).payload()
+        for p in valid
+    ]
+    stepping = clock() - start
+    start = clock()
+    with (repo / "data/floor.out").open("wb") as out:
+        for payload in scaled:
+            out.write(payload + b"\n")
+    sinking = clock() - start
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    seconds = {"source": source, "validate": checking, "scale": stepping, "sink": sinking}
+    return {k: v / n * 1e6 for k, v in seconds.items()}
 
 
 def rss_spread(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -200,6 +254,7 @@ def main() -> None:
                 }
             )
             print(f"  measured {n:,} records", file=sys.stderr)
+        floors = slice_floors(repo)
     print(
         f"{'records':>11} {'slices rec/s':>13} {'single rec/s':>13} {'ratio':>6}"
         f" {'CPU bound':>9}  peak RSS per slice (MB)"
@@ -212,6 +267,9 @@ def main() -> None:
             f" {r['cpu_bound_ratio']:>8.2f}x  {rss}"
         )
     spread = rss_spread(rows)
+    cores = os.cpu_count() or 1
+    single_us = rows[-1]["single_cpu_us_per_record"]
+    floor_ratio = single_us / max(sum(floors.values()) / cores, max(floors.values()))
     if len(rows) > 1:
         print(
             "peak RSS, largest run vs smallest (target <= 1.10x): "
@@ -225,6 +283,12 @@ def main() -> None:
             f"{r['records']:>11,}  {cpu}; all slices {sum(us.values()):.2f}"
             f"  (single process: {r['single_cpu_us_per_record']:.2f})"
         )
+    print(
+        "floor, each slice's own work timed in one process (no pipes, no frames): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in floors.items())
+        + f"; all {sum(floors.values()):.2f} -> at best {floor_ratio:.2f}x the single process"
+        f" on {cores} cores"
+    )
     out = ROOT / "bench" / "results" / "throughput.json"
     out.write_text(
         json.dumps(
@@ -236,6 +300,8 @@ def main() -> None:
                 "spawner": "local (plain processes; isolation's cost: bench/spawn.py)",
                 "rows": rows,
                 "slice_peak_rss_spread": spread,
+                "slice_floor_us_per_record": floors,
+                "floor_ratio": floor_ratio,
             },
             indent=2,
         )

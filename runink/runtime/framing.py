@@ -205,7 +205,10 @@ class Batch:
         unchecked batch is parsed here (:func:`check_lines`); any other is as it is."""
         if self.first_line is None:
             return self, [], 0
-        return check_lines(self.lines(), self.first_line)
+        batch, rejected, blank = check_lines(self.lines(), self.first_line)
+        if batch.count == self.count:  # every line a record: send on the bytes as they came
+            batch._payload = self._payload
+        return batch, rejected, blank
 
     def __len__(self) -> int:
         return self.count
