@@ -5,7 +5,10 @@ jsonl source -> ValidateContract -> a Python user step -> jsonl sink, on N synth
 
 - slices: this runtime (4 processes joined by pipes, via the Executor);
 - single: one Python process reading, validating, calling the user step and writing
-  in a loop, with the very same StepImpl objects (the baseline).
+  in a loop, with the very same StepImpl objects (the baseline);
+- and, where this host can isolate (root), the slices once more as `runi run` and the
+  agent start them: through the isolation forkserver (warm), each in its cgroup and
+  namespaces, allowed one CPU each (`@requires(cpu="1")`; the herd's quota is 2).
 
 Prints records/s for both, the ratio, and each slice's peak RSS; writes
 bench/results/throughput.json. Targets (issue): slices >= 1.5x single on 2 cores,
@@ -18,7 +21,7 @@ would reach if moving records between processes were free.
 Wall-clock numbers depend on what else the machine runs, so CPU time is reported too:
 per slice in microseconds per record, and the "CPU bound": the ratio the slices would
 reach on this many free cores with perfect overlap, single CPU / max(all slices' CPU /
-cores, the busiest slice's CPU). The baseline runs with the slices' GC settings.
+cores, the busiest slice's CPU). The baseline runs with the slices' GC and malloc settings.
 """
 
 from __future__ import annotations
@@ -40,13 +43,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runink.compiler import Compiler  # noqa: E402
+from runink.compiler import Compiler, Plan  # noqa: E402
 from runink.contracts import contract_from_data  # noqa: E402
 from runink.repo import load_repo  # noqa: E402
 from runink.runtime.connectors import read_source  # noqa: E402
-from runink.runtime.executor import Executor  # noqa: E402
+from runink.runtime.executor import Executor, RunResult  # noqa: E402
 from runink.runtime.framing import Batch  # noqa: E402
-from runink.runtime.slice import settle_gc  # noqa: E402
+from runink.runtime.slice import settle_gc, settle_malloc  # noqa: E402
+from runink.runtime.spawn import Spawner  # noqa: E402
 from runink.steps.runtime import (  # noqa: E402
     StepContext,
     StepImpl,
@@ -88,7 +92,7 @@ Feature: Bench
     @step("ValidateContract", contract="reading")
     @step("Scale")
     @sink("jsonl://out/out.jsonl")
-    @requires(cpu="500m", memory="512Mi")
+    @requires(cpu="1", memory="512Mi")
 """
 
 
@@ -146,7 +150,8 @@ def single_process(repo: Path, n: int, out: Path) -> tuple[float, float, int]:
     """The baseline: one process, same steps, same batch size; (seconds, CPU s, peak KB)."""
     validate, scale = bench_steps(repo)
     thresholds = gc.get_threshold()
-    settle_gc()  # what every slice does: the baseline gets it too
+    settle_malloc()  # what every slice does: the baseline gets it too
+    settle_gc()
     start = time.perf_counter()
     cpu = time.process_time()
     written = 0
@@ -215,22 +220,50 @@ def rss_spread(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {name: max(kb) / min(kb) for name, kb in peaks.items()}
 
 
+def isolating_spawner(repo: Path) -> Spawner | None:
+    """The spawner `runi run` uses by default, kept warm as an agent keeps it; None (and
+    why, on stderr) where this host cannot isolate."""
+    from agent.isolation import HerdIsolation, IsolatedSpawner, IsolationError
+
+    if os.geteuid() != 0:
+        print("  not root: no isolated runs", file=sys.stderr)
+        return None
+    try:
+        herds = {h.name: HerdIsolation.from_herd(h, {}) for h in load_repo(repo).herds}
+        return IsolatedSpawner(herds)
+    except IsolationError as exc:
+        print(f"  no isolated runs: {exc.message}", file=sys.stderr)
+        return None
+
+
+def timed_run(
+    spawner: Spawner | None, plan: Plan, contracts: Any, repo: Path, run_dir: Path, n: int
+) -> tuple[float, RunResult]:
+    """One run of the plan; its wall-clock seconds and result (checked: every record out)."""
+    start = time.perf_counter()
+    result = Executor(spawner, timeout=3600).run(
+        plan, contracts=contracts, repo_dir=repo, data_dir=repo, run_dir=run_dir
+    )
+    seconds = time.perf_counter() - start
+    assert result.ok and result.totals["written"] == n, result.to_dict()
+    shutil.rmtree(run_dir)
+    return seconds, result
+
+
 def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp))
         plan = Compiler().compile(load_repo(repo), only="features/bench.dsl").plans[0]
         contracts = {c.id: c.document for c in load_repo(repo).contracts}
+        isolated = isolating_spawner(repo)
         for n in SIZES:
             write_input(repo / "data/in.jsonl", n)
             run_dir = Path(tmp) / f"run-{n}"
-            start = time.perf_counter()
-            result = Executor(timeout=3600).run(
-                plan, contracts=contracts, repo_dir=repo, data_dir=repo, run_dir=run_dir
-            )
-            slices_s = time.perf_counter() - start
-            assert result.ok and result.totals["written"] == n, result.to_dict()
-            shutil.rmtree(run_dir)
+            slices_s, result = timed_run(None, plan, contracts, repo, run_dir, n)
+            isolated_s = None
+            if isolated is not None:
+                isolated_s, _ = timed_run(isolated, plan, contracts, repo, run_dir, n)
             single_s, single_cpu, single_kb = single_process(repo, n, Path(tmp) / "single.jsonl")
             (Path(tmp) / "single.jsonl").unlink()
             cpus = {s.id: s.cpu_seconds for s in result.slices}
@@ -243,6 +276,8 @@ def main() -> None:
                     "single_s": single_s,
                     "single_records_per_s": n / single_s,
                     "ratio": single_s / slices_s,
+                    "isolated_records_per_s": n / isolated_s if isolated_s else None,
+                    "isolated_ratio": single_s / isolated_s if isolated_s else None,
                     "slice_peak_rss_kb": {s.id: s.max_rss_kb for s in result.slices},
                     "slice_cpu_seconds": cpus,
                     "slice_cpu_us_per_record": {k: v / n * 1e6 for k, v in cpus.items()},
@@ -255,16 +290,23 @@ def main() -> None:
             )
             print(f"  measured {n:,} records", file=sys.stderr)
         floors = slice_floors(repo)
+        if isolated is not None:
+            isolated.close()
     print(
         f"{'records':>11} {'slices rec/s':>13} {'single rec/s':>13} {'ratio':>6}"
-        f" {'CPU bound':>9}  peak RSS per slice (MB)"
+        f" {'CPU bound':>9} {'isolated rec/s':>15} {'ratio':>6}  peak RSS per slice (MB)"
     )
     for r in rows:
         rss = ", ".join(f"{k} {v / 1024:.0f}" for k, v in r["slice_peak_rss_kb"].items())
+        iso = (
+            f"{r['isolated_records_per_s']:>15,.0f} {r['isolated_ratio']:>5.2f}x"
+            if r["isolated_records_per_s"]
+            else f"{'-':>15} {'-':>6}"
+        )
         print(
             f"{r['records']:>11,} {r['slices_records_per_s']:>13,.0f} "
             f"{r['single_records_per_s']:>13,.0f} {r['ratio']:>5.2f}x"
-            f" {r['cpu_bound_ratio']:>8.2f}x  {rss}"
+            f" {r['cpu_bound_ratio']:>8.2f}x {iso}  {rss}"
         )
     spread = rss_spread(rows)
     cores = os.cpu_count() or 1

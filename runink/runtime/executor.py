@@ -41,15 +41,6 @@ RESHAPING_STEPS = frozenset({"Aggregate", "Select", "Rename"})
 EXIT_GRACE_SECONDS = 10.0
 
 
-# glibc returns freed heap top to the kernel at every batch by default (trim at 128 KiB),
-# so a slice paid a page fault per page of every batch it touched: measured as a third
-# of a step slice's CPU in bench/throughput.py. Keep a padded, untrimmed heap instead.
-SLICE_MALLOC = {
-    "MALLOC_TOP_PAD_": str(64 << 20),
-    "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-    "MALLOC_MMAP_THRESHOLD_": str(64 << 20),
-}
-
 
 @dataclass
 class SliceStatus:
@@ -182,7 +173,7 @@ class Executor:
         controls: dict[int, str] = {}
         barriers = _Barriers([n["id"] for n in nodes if n["kind"] == "sink"])
         buffers: dict[str, bytearray] = {}
-        env = {"RUNINK_MASK_KEY": (mask_key or os.urandom(32)).hex(), **SLICE_MALLOC}
+        env = {"RUNINK_MASK_KEY": (mask_key or os.urandom(32)).hex()}
         try:
             for node in nodes:
                 control_read, control_write = os.pipe()

@@ -8,6 +8,7 @@ when its input ended cleanly, its output was committed and its counts add up.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import gc
 import os
@@ -326,6 +327,32 @@ def run_sink(spec: SliceSpec, report: Reporter) -> None:
     sink.commit()
 
 
+# mallopt(3) parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+MALLOC_SETTINGS = (
+    (_M_TOP_PAD, 64 << 20),
+    (_M_TRIM_THRESHOLD, 256 << 20),
+    (_M_MMAP_THRESHOLD, 32 << 20),  # the most mallopt(3) documents on 64-bit
+)
+
+
+def settle_malloc() -> bool:
+    """A padded heap that is not trimmed: glibc gives freed heap top back to the kernel
+    at every batch by default (trim at 128 KiB), so a slice paid a page fault per page
+    of every batch it touched, a third of a step slice's CPU (bench/throughput.py).
+
+    Set here with mallopt(), not with MALLOC_* variables at exec: a slice forked warm
+    from the isolation forkserver never starts glibc afresh, and ran 3x slower without
+    them. False where the C library has no mallopt (not glibc): its defaults stand.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return all(mallopt(option, value) == 1 for option, value in MALLOC_SETTINGS)
+
+
 def settle_gc() -> None:
     """Fewer, cheaper cyclic collections: a slice allocates a batch of records at a time
     and frees it whole, so the default (a collection per 700 allocations, rescanning
@@ -337,6 +364,7 @@ def settle_gc() -> None:
 
 
 def main(argv: list[str]) -> int:
+    settle_malloc()
     settle_gc()
     spec = SliceSpec.load(Path(argv[1]))
     report = Reporter(spec)
