@@ -41,7 +41,6 @@ RESHAPING_STEPS = frozenset({"Aggregate", "Select", "Rename"})
 EXIT_GRACE_SECONDS = 10.0
 
 
-
 @dataclass
 class SliceStatus:
     """What the supervisor knows of one slice, updated from its reports."""
