@@ -519,20 +519,27 @@ def _step_checks_lines(
 
 def _book_source_lines(
     statuses: Mapping[str, SliceStatus], edges: list[tuple[str, str, str | None]]
-) -> None:
+) -> list[str]:
     """Book the lines a step found not to be records (or blank) to the source that sent
-    them unchecked, as if it had checked them itself: its counts, its DLQ, its edge."""
+    them unchecked, as if it had checked them itself: its counts, its DLQ, its edge.
+    Returns what cannot be booked (a report from a step no single source feeds)."""
+    problems = []
     for target, status in statuses.items():
         rejected, blank = status.source_lines
         if not (rejected or blank):
             continue
-        (source,) = (src for src, dst, _ in edges if dst == target)
+        upstream = [src for src, dst, _ in edges if dst == target]
+        if len(upstream) != 1 or statuses[upstream[0]].kind != "source":
+            problems.append(f"{target}: reported source lines, but no single source feeds it")
+            continue
+        source = upstream[0]
         counts, sent = statuses[source].counts, statuses[source].sent
         counts["in"] = counts.get("in", 0) - blank
         counts["out"] = counts.get("out", 0) - rejected - blank
         counts["dlq"] = counts.get("dlq", 0) + rejected
         sent[target] = sent.get(target, 0) - rejected - blank
         status.source_lines = (0, 0)
+    return problems
 
 
 def _result(
@@ -545,8 +552,7 @@ def _result(
     dlq_path: Path,
     records: Path,
 ) -> RunResult:
-    problems: list[str] = []
-    _book_source_lines(statuses, edges)
+    problems = _book_source_lines(statuses, edges)
     for s in statuses.values():
         if s.state != "succeeded":
             continue
