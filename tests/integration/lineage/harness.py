@@ -54,6 +54,15 @@ def pipeline_repo(root: Path, *trusted: Path) -> Path:
     return repo
 
 
+def with_signing(root: Path, block: str) -> Path:
+    """:func:`pipeline_repo` with its ``signing: ssh`` setting replaced by ``block``."""
+    repo = pipeline_repo(root)
+    settings = repo / "runink.yaml"
+    settings.write_text(settings.read_text().replace("    signing: ssh\n", block))
+    commit_all(repo, "lineage signing")
+    return repo
+
+
 def pending_value(
     run_id: str | None = None, revision: str = REVISION, rejected: int = 2
 ) -> dict[str, Any]:

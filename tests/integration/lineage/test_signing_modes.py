@@ -18,23 +18,13 @@ from reconciler.embedded import embedded_config
 from reconciler.lineage_signed import CONDITION
 from reconciler.server import ControlPlane
 from runink.api.records import SourceRecord
-from runink.lineage import sigstore
-from tests.conftest import ROOT, commit_all, eventually, git
-from tests.integration.lineage.harness import pending_value, pipeline_repo
-from tests.unit.lineage.sigstore_bundles import IDENTITY, ISSUER
-from tests.unit.lineage.test_sigstore import AMBIENT
+from tests.conftest import ROOT, eventually, git
+from tests.integration.lineage.harness import pending_value, pipeline_repo, with_signing
+from tests.unit.lineage.sigstore_bundles import SIGSTORE_BLOCK, forget_identity
 
 pytestmark = pytest.mark.timeout(180)
 PENDING = "/lineage/pending/"
 RUNI = [sys.executable, "-m", "runink.cli.main"]
-
-
-def with_signing(tmp_path: Path, block: str) -> Path:
-    repo = pipeline_repo(tmp_path)
-    settings = repo / "runink.yaml"
-    settings.write_text(settings.read_text().replace("    signing: ssh\n", block))
-    commit_all(repo, "lineage signing")
-    return repo
 
 
 @pytest.fixture
@@ -70,13 +60,8 @@ def _signed(plane: ControlPlane) -> tuple[str, str, str] | None:
 def test_sigstore_without_an_oidc_identity_commits_nothing_and_keeps_runs_pending(
     tmp_path: Path, start: Callable[[Path], ControlPlane], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in AMBIENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(sigstore, "_token", None)
-    repo = with_signing(
-        tmp_path,
-        f"    signing: sigstore\n    sigstore: {{identity: {IDENTITY}, issuer: '{ISSUER}'}}\n",
-    )
+    forget_identity(monkeypatch)
+    repo = with_signing(tmp_path, SIGSTORE_BLOCK)
     plane = start(repo)
     assert plane.barn is not None
     value = pending_value()

@@ -9,24 +9,16 @@ import pytest
 
 from runink.lineage.writer import LineageRepo, Signing
 from tests.conftest import commit_all
-from tests.integration.lineage.harness import pending_run, pipeline_repo
+from tests.integration.lineage.harness import pending_run, with_signing
 from tests.unit.cli.test_lint import runi
-from tests.unit.lineage.sigstore_bundles import IDENTITY, ISSUER, unanchored_bundle
+from tests.unit.lineage.sigstore_bundles import IDENTITY, SIGSTORE_BLOCK, unanchored_bundle
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    repo = pipeline_repo(tmp_path)
-    settings = repo / "runink.yaml"
-    settings.write_text(
-        settings.read_text().replace(
-            "    signing: ssh\n",
-            f"    signing: sigstore\n    sigstore: {{identity: {IDENTITY}, issuer: '{ISSUER}'}}\n",
-        )
-    )
-    commit_all(repo, "keyless lineage")
+    repo = with_signing(tmp_path, SIGSTORE_BLOCK)
     signing = Signing("sigstore", sign_manifest=unanchored_bundle)
     LineageRepo(repo, "runink/lineage").append([pending_run(), pending_run()], signing)
     return repo

@@ -14,13 +14,38 @@ import hashlib
 import json
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from runink.lineage import sigstore
+
 IDENTITY = "lineage-ci@runink.test"
 ISSUER = "https://token.actions.githubusercontent.com"
+# runink.yaml's lineage signing for keyless commits by IDENTITY.
+SIGSTORE_BLOCK = (
+    f"    signing: sigstore\n    sigstore: {{identity: {IDENTITY}, issuer: '{ISSUER}'}}\n"
+)
+# Where sigstore-python finds an ambient OIDC identity (CI providers' variables).
+AMBIENT = (
+    sigstore.TOKEN_ENV,
+    "GITHUB_ACTIONS",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "GOOGLE_SERVICE_ACCOUNT_NAME",
+    "BUILDKITE",
+    "GITLAB_CI",
+    "CIRCLECI",
+)
+
+
+def forget_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with no OIDC identity: no token, no CI credentials, none cached."""
+    for name in AMBIENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sigstore, "_token", None)
 
 
 def _b64(data: bytes) -> str:

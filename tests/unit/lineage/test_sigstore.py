@@ -18,47 +18,31 @@ from runink.lineage.history import added_runs, open_clone, read_blobs, read_comm
 from runink.lineage.sigstore import SigstorePolicy
 from runink.lineage.verify import Verified, signed_manifest, verify
 from runink.lineage.writer import LineageError, LineageRepo, PendingRun, Signing
-from tests.conftest import commit_all, git
-from tests.integration.lineage.harness import files_on, pending_run, pipeline_repo
-from tests.unit.lineage.sigstore_bundles import IDENTITY, ISSUER, unanchored_bundle
+from tests.conftest import git
+from tests.integration.lineage.harness import files_on, pending_run, with_signing
+from tests.unit.lineage.sigstore_bundles import (
+    IDENTITY,
+    ISSUER,
+    SIGSTORE_BLOCK,
+    forget_identity,
+    unanchored_bundle,
+)
 
 pytestmark = pytest.mark.timeout(120)
 BRANCH = "runink/lineage"
 POLICY = SigstorePolicy(identity=IDENTITY, issuer=ISSUER, signing="sigstore")
-AMBIENT = (
-    sigstore.TOKEN_ENV,
-    "GITHUB_ACTIONS",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "GOOGLE_SERVICE_ACCOUNT_NAME",
-    "BUILDKITE",
-    "GITLAB_CI",
-    "CIRCLECI",
-)
 
 
 @pytest.fixture
 def no_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A machine with no OIDC identity: no token, no CI credentials."""
-    for name in AMBIENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(sigstore, "_token", None)
+    forget_identity(monkeypatch)
     yield
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    repo = pipeline_repo(tmp_path)
-    settings = repo / "runink.yaml"
-    settings.write_text(
-        settings.read_text().replace(
-            "    signing: ssh\n",
-            f"    signing: sigstore\n    sigstore:\n      identity: {IDENTITY}\n"
-            f"      issuer: {ISSUER}\n",
-        )
-    )
-    commit_all(repo, "lineage signed keyless")
-    return repo
+    return with_signing(tmp_path, SIGSTORE_BLOCK)
 
 
 class Signer:
